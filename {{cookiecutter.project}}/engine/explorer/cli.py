@@ -1,0 +1,182 @@
+"""The ``explorer`` command: a thin typer layer over the library.
+
+User mistakes end in one line per problem on stderr and exit code 2; heavy libraries
+(torch, Optuna) are imported only by the commands that need them, so ``explorer validate``
+stays fast enough for a pre-commit hook.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Hardware-aware neural architecture search from YAML search spaces.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(str, Enum):
+    text = "text"
+    github = "github"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"explorer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                          help="Print the version and exit.")] = None) -> None:
+    """Hardware-aware neural architecture search from YAML search spaces."""
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Search space YAML files.")],
+    format: Annotated[Format, typer.Option("--format", help="text, github (annotations) or json.")] = Format.text,
+) -> None:
+    """Check search spaces: every mistake as FILE:LINE:COL with a hint; exit 2 on errors."""
+    from .space import check_file, space_size
+
+    failed = False
+    records = []
+    for file in files:
+        space, diagnostics = check_file(file)
+        failed |= space is None
+        summary = None
+        if space is not None:
+            blocks = len(space.all_blocks())
+            ops = ", ".join(sorted(space.primitive_ops()))
+            summary = f"{file}: ok, {blocks} blocks, ops {ops}, {space_size(space)}"
+        records.append({"file": str(file), "ok": space is not None, "summary": summary,
+                        "diagnostics": [d.to_dict() for d in diagnostics]})
+        if format is Format.json:
+            continue
+        for d in diagnostics:
+            if format is Format.github:
+                out.print(d.github(), markup=False)
+            else:
+                err.print(str(d), markup=False)
+        if summary:
+            out.print(summary, markup=False)
+    if format is Format.json:
+        out.print(json.dumps(records, indent=2), markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def sample(
+    file: Annotated[Path, typer.Argument(help="Search space YAML file.")],
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="How many candidates to draw.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random sampler.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Draw candidates through the search's own path (Optuna trial, random sampler) and build each."""
+    from .space import load_space
+    from .sampling import draw
+
+    space = load_space(file)
+    for w in space.warnings:
+        err.print(str(w), markup=False)
+    results = draw(space, trials, seed)
+    if as_json:
+        for r in results:
+            out.print(json.dumps(r), markup=False)
+        return
+    table = Table(title=f"{file}: {trials} candidates, seed {seed}")
+    for col in ("trial", "status", "input", "output", "params", "layers / reason"):
+        table.add_column(col)
+    for r in results:
+        ok = r["status"] == "ok"
+        layers = " > ".join(l["op"] for l in r["architecture"]["layers"] if not l["adapter"]) if ok else r["reason"]
+        table.add_row(str(r["trial"]), r["status"], str(r["input_shape"] or "-"), str(r["output_shape"] or "-"),
+                      f"{r['n_params']:,}" if ok else "-", layers)
+    out.print(table)
+    ok = sum(r["status"] == "ok" for r in results)
+    reasons: dict[str, int] = {}
+    for r in results:
+        if r["status"] != "ok":
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    out.print(f"{ok} ok, {len(results) - ok} infeasible", markup=False)
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        out.print(f"  {n} x {reason}", markup=False)
+
+
+@app.command()
+def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the registered ops with their parameters, defaults and bounds."""
+    from .ops import DEFAULT_REGISTRY, REQUIRED
+
+    rows = []
+    for name, op in DEFAULT_REGISTRY.searchable().items():
+        params = [{"name": p.name, "type": p.describe(), "default": None if p.default is REQUIRED else p.default,
+                   "required": p.required, "size": p.size, "doc": p.doc} for p in op.params]
+        rows.append({"op": name, "accepts": list(op.accepts), "doc": op.doc, "params": params})
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    table = Table(title="ops")
+    for col in ("op", "input", "parameters", "description"):
+        table.add_column(col)
+    for row in rows:
+        params = "\n".join(
+            f"{p['name']}: {p['type']}"
+            + (" (set from output when last)" if p["size"] else "")
+            + ("" if p["required"] else f" = {p['default']!r}")
+            for p in row["params"]) or "-"
+        table.add_row(row["op"], ", ".join(row["accepts"]), params, row["doc"])
+    out.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of search space files (for editors and check-jsonschema)."""
+    from .ops import DEFAULT_REGISTRY
+    from .space.schema import json_schema
+
+    out.print(json.dumps(json_schema(DEFAULT_REGISTRY), indent=2), markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors are one line each and exit code 2, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="explorer", standalone_mode=False)
+    except UserError as exc:
+        for line in exc.lines():
+            err.print(line, markup=False)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted", markup=False)
+        return 130
+    except click.UsageError as exc:
+        where = f"explorer {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != "explorer" else "explorer"
+        err.print(f"error: {exc.format_message()} (hint: {where} --help)", markup=False)
+        return 2
+    except click.ClickException as exc:
+        err.print(f"error: {exc.format_message()}", markup=False)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
