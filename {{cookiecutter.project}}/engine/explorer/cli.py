@@ -13,8 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # typer 0.29 vendors click
 from rich.console import Console
 from rich.table import Table
 
@@ -158,24 +158,27 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors are one line each and exit code 2, never a traceback."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="explorer", standalone_mode=False)
+        code = command.main(args=argv, prog_name="explorer", standalone_mode=False)
     except UserError as exc:
         for line in exc.lines():
             err.print(line, markup=False)
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("aborted", markup=False)
         return 130
-    except click.UsageError as exc:
+    except NoArgsIsHelpError as exc:
+        out.print(exc.ctx.get_help() if exc.ctx else "", markup=False)
+        return 2
+    except UsageError as exc:
         where = f"explorer {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != "explorer" else "explorer"
         err.print(f"error: {exc.format_message()} (hint: {where} --help)", markup=False)
         return 2
-    except click.ClickException as exc:
+    except ClickException as exc:
         err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -120,17 +120,18 @@ def shapes(raw: list[Raw], space_input: Tensor, output: Tensor, registry: Regist
             raise Infeasible(f"{r.path} gives an empty tensor {list(y.shape)}")
         layers.append(Layer(r.op, params, r.path, x, y, last=last))
         x = y
-    if x.kind != output.kind:
-        chain = registry.adapter_path(x.kind, output.kind)
-        for name in chain or []:
-            y = registry[name].infer(x, {})
-            layers.append(Layer(name, {}, f"output/{name}", x, y, adapter=True))
-            x = y
-    if x.shape != output.shape:
-        if x.numel != output.numel:
+    if x != output:
+        adapters, y = [], x
+        for name in registry.adapter_path(x.kind, output.kind) or []:
+            z = registry[name].infer(y, {})
+            adapters.append(Layer(name, {}, f"output/{name}", y, z, adapter=True))
+            y = z
+        if y == output:
+            layers += adapters
+        elif x.numel == output.numel:
+            layers.append(Layer("reshape", {"shape": list(output.shape)}, "output/reshape", x, output, adapter=True))
+        else:
             raise Infeasible(f"the last layer gives {list(x.shape)} but the output is {list(output.shape)}")
-        params = {"shape": list(output.shape)}
-        layers.append(Layer("reshape", params, "output/reshape", x, output, adapter=True))
     return layers
 
 
