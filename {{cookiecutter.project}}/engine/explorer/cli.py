@@ -28,6 +28,17 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+SpecOption = Annotated[Optional[Path], typer.Option(
+    "--spec", help="Experiment spec (default: params.yaml found from the current directory upward).")]
+
+
+def _plugins(spec: Path | None) -> None:
+    """Register the user's ops named in the experiment spec before a space is read."""
+    from .plugins import find_spec, load_plugins
+
+    load_plugins(spec or find_spec())
+
+
 class Format(str, Enum):
     text = "text"
     github = "github"
@@ -50,10 +61,12 @@ def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Search space YAML files.")],
     format: Annotated[Format, typer.Option("--format", help="text, github (annotations) or json.")] = Format.text,
+    spec: SpecOption = None,
 ) -> None:
     """Check search spaces: every mistake as FILE:LINE:COL with a hint; exit 2 on errors."""
     from .space import check_file, space_size
 
+    _plugins(spec)
     failed = False
     records = []
     for file in files:
@@ -87,11 +100,13 @@ def sample(
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="How many candidates to draw.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random sampler.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    spec: SpecOption = None,
 ) -> None:
     """Draw candidates through the search's own path (Optuna trial, random sampler) and build each."""
-    from .space import load_space
     from .sampling import draw
+    from .space import load_space
 
+    _plugins(spec)
     space = load_space(file)
     for w in space.warnings:
         err.print(str(w), markup=False)
@@ -120,10 +135,12 @@ def sample(
 
 
 @app.command()
-def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        spec: SpecOption = None) -> None:
     """List the registered ops with their parameters, defaults and bounds."""
     from .ops import DEFAULT_REGISTRY, REQUIRED
 
+    _plugins(spec)
     rows = []
     for name, op in DEFAULT_REGISTRY.searchable().items():
         params = [{"name": p.name, "type": p.describe(), "default": None if p.default is REQUIRED else p.default,
@@ -146,11 +163,12 @@ def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable o
 
 
 @app.command()
-def schema() -> None:
+def schema(spec: SpecOption = None) -> None:
     """Print the JSON Schema of search space files (for editors and check-jsonschema)."""
     from .ops import DEFAULT_REGISTRY
     from .space.schema import json_schema
 
+    _plugins(spec)
     out.print(json.dumps(json_schema(DEFAULT_REGISTRY), indent=2), markup=False)
 
 

@@ -12,6 +12,12 @@ SPACES = HERE / "spaces"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.fixture(autouse=True)
+def _outside_any_experiment_repo(tmp_path, monkeypatch):
+    """Run every test from an empty folder, so no params.yaml above the checkout is picked up."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def trial_factory():
     """Fresh Optuna trials from a seeded random sampler: the path the search uses."""
