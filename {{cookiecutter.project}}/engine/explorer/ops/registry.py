@@ -66,6 +66,7 @@ class Param:
     ge: float | None = None
     gt: float | None = None
     lt: float | None = None
+    le: float | None = None
     choices: tuple[str, ...] = ()  # allowed strings ('choice'), or string literals an int also accepts
     size: bool = False  # set from the network's output when the op builds the last layer
     doc: str = ""
@@ -94,6 +95,8 @@ class Param:
             return f"must be > {self.gt:g}"
         if self.lt is not None and value >= self.lt:
             return f"must be < {self.lt:g}"
+        if self.le is not None and value > self.le:
+            return f"must be <= {self.le:g}"
         return None
 
     def describe(self) -> str:
@@ -101,7 +104,7 @@ class Param:
         if self.type == "choice":
             return "|".join(self.choices)
         bounds = [f">= {self.ge:g}" if self.ge is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
-                  f"< {self.lt:g}" if self.lt is not None else ""]
+                  f"< {self.lt:g}" if self.lt is not None else "", f"<= {self.le:g}" if self.le is not None else ""]
         text = " ".join([self.type, *[b for b in bounds if b]])
         return text + "".join(f" | {c!r}" for c in self.choices)
 
@@ -118,6 +121,8 @@ class Param:
             schema["exclusiveMinimum"] = self.gt
         if self.lt is not None:
             schema["exclusiveMaximum"] = self.lt
+        if self.le is not None:
+            schema["maximum"] = self.le
         if self.choices:
             return {"anyOf": [schema, {"enum": list(self.choices)}]}
         return schema

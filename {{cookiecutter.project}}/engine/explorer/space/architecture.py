@@ -38,18 +38,20 @@ class Layer:
 @dataclass(frozen=True)
 class Architecture:
     """Layers in order (adapters included and marked), the network's input and output, the
-    space it came from and the sampled choices (Optuna parameter name -> value)."""
+    space it came from, the sampled choices (Optuna parameter name -> value) and the sampled
+    pre-processing pipeline (``Pipeline.to_json()``: steps in order with their parameters)."""
 
     input: Tensor
     output: Tensor
     layers: tuple[Layer, ...]
     space_hash: str
     choices: dict[str, Any] = field(default_factory=dict)
+    preprocessing: list = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "space_hash": self.space_hash, "input": self.input.to_json(),
                 "output": self.output.to_json(), "layers": [layer.to_json() for layer in self.layers],
-                "choices": self.choices}
+                "choices": self.choices, "preprocessing": self.preprocessing}
 
     @staticmethod
     def from_json(data: dict) -> Architecture:
@@ -57,7 +59,7 @@ class Architecture:
             raise ValueError(f"unsupported architecture format {data.get('format')!r}")
         return Architecture(Tensor.from_json(data["input"]), Tensor.from_json(data["output"]),
                             tuple(Layer.from_json(x) for x in data["layers"]), data["space_hash"],
-                            dict(data.get("choices", {})))
+                            dict(data.get("choices", {})), list(data.get("preprocessing", [])))
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True)

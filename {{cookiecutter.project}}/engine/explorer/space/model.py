@@ -24,6 +24,15 @@ class Block:
 
 
 @dataclass(frozen=True)
+class PreprocessSpace:
+    """The searchable pipeline: steps in declared order with their values (``enabled`` included),
+    and the orders the user allows (default: the declared one)."""
+
+    steps: tuple[tuple[str, Mapping[str, Value]], ...]
+    orders: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """A search space ready to sample. ``hash`` identifies its content (study names, caches)."""
 
@@ -33,7 +42,7 @@ class SearchSpace:
     sequence: tuple[Block, ...]
     composites: Mapping[str, tuple[Block, ...]]
     hash: str
-    preprocessing: Any = None
+    preprocessing: PreprocessSpace | None = None
     warnings: tuple[Diagnostic, ...] = ()
     source: Any = field(default=None, repr=False)
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..ops.registry import DEFAULT_REGISTRY, Infeasible, Registry, Tensor
+from ..preprocess.pipeline import Pipeline
+from ..preprocess.steps import Shape
 from .architecture import Architecture, Layer
-from .model import Block, SearchSpace
+from .model import Block, PreprocessSpace, SearchSpace
 from .values import TrialLike
 
 
@@ -135,22 +137,42 @@ def shapes(raw: list[Raw], space_input: Tensor, output: Tensor, registry: Regist
     return layers
 
 
-def sample(space: SearchSpace, trial: TrialLike, registry: Registry | None = None,
-           input_tensor: Tensor | None = None) -> Candidate:
-    """Draw one candidate; shapes that do not work give ``status='infeasible'`` with a reason.
+def sample_pipeline(space: PreprocessSpace, trial: TrialLike) -> Pipeline:
+    """Enabled steps with their parameters, in the sampled order (``preprocess/...`` names)."""
+    chosen = {}
+    for name, values in space.steps:
+        if values["enabled"].suggest(trial, f"preprocess/{name}/enabled"):
+            chosen[name] = {key: value.suggest(trial, f"preprocess/{name}/{key}")
+                            for key, value in values.items() if key != "enabled"}
+    order = space.orders[0]
+    if len(space.orders) > 1:
+        labels = [">".join(o) for o in space.orders]
+        order = space.orders[labels.index(trial.suggest_categorical("preprocess/order", labels))]
+    from ..preprocess.steps import STEPS
 
-    ``input_tensor`` overrides the space's ``input`` (a pre-processing pipeline defines it).
-    """
+    return Pipeline(tuple((name, STEPS[name].with_defaults(chosen[name])) for name in order if name in chosen))
+
+
+def sample(space: SearchSpace, trial: TrialLike, registry: Registry | None = None,
+           data: Shape | None = None) -> Candidate:
+    """Draw one candidate (pipeline and network in the same trial); shapes that do not work give
+    ``status='infeasible'`` with a reason. ``data`` is the dataset's shape, needed when the space
+    pre-processes (the pipeline then defines the model's input)."""
     registry = registry or DEFAULT_REGISTRY
-    sampler = _Sampler(space, trial, registry)
-    raw = sampler.sequence(space.sequence, "", last=True)
+    pipeline = sample_pipeline(space.preprocessing, trial) if space.preprocessing else Pipeline()
+    raw = _Sampler(space, trial, registry).sequence(space.sequence, "", last=True)
     params = dict(getattr(trial, "params", {}))
-    x = input_tensor or space.input
-    if x is None:
-        return Candidate("infeasible", None, params, "the space has no input shape")
     try:
+        if space.preprocessing is not None:
+            if data is None:
+                raise Infeasible("the space pre-processes data: sample it with a dataset")
+            x = pipeline.input_tensor(data)
+        elif space.input is not None:
+            x = space.input
+        else:
+            raise Infeasible("the space has no input shape")
         layers = shapes(raw, x, space.output, registry)
     except Infeasible as exc:
         return Candidate("infeasible", None, params, str(exc))
-    arch = Architecture(x, space.output, tuple(layers), space.hash, params)
+    arch = Architecture(x, space.output, tuple(layers), space.hash, params, pipeline.to_json())
     return Candidate("ok", arch, params)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from ..ops.registry import Param, Registry
+from ..preprocess.steps import ENABLED, STEPS
 
 REPEAT_TYPES = ("repeat_op", "repeat_params", "vary_all", "repeat_block")
 RANGE_KEYS = ("low", "high", "step", "log")
@@ -112,6 +113,20 @@ def _build(registry: Registry) -> Models:
     )
     composite = create_model("Composite", __config__=STRICT, __doc__="A reusable sub-sequence usable as an op.",
                              sequence=(list[block], Field(min_length=1)))
+    steps = {
+        name: (Optional[create_model(f"{name}_step", __config__=STRICT, __doc__=step.doc,
+                                     **{p.name: (_any(value_schema(p), p.doc or p.name), None)
+                                        for p in (ENABLED, *step.params)})], Field(None, description=step.doc))
+        for name, step in STEPS.items()
+    }
+    orders = {"type": "array", "minItems": 1,
+              "items": {"type": "array", "items": {"enum": list(STEPS)}, "uniqueItems": True}}
+    preprocessing = create_model(
+        "Preprocessing", __config__=STRICT,
+        __doc__="Searchable pre-processing, sampled in the same trial as the architecture.",
+        order=(_any(orders, "allowed orders of the steps (default: as written)"), None),
+        **steps,
+    )
     defaults = create_model("DefaultOpParams", __config__=block_config,
                             __doc__="Fallback parameters per op for every block.", **op_fields)
     root = create_model(
@@ -123,7 +138,7 @@ def _build(registry: Registry) -> Models:
         sequence=(list[block], Field(min_length=1)),
         default_op_params=(Optional[defaults], None),
         composites=(Optional[dict[str, composite]], None),
-        preprocessing=(Any, None),
+        preprocessing=(Optional[preprocessing], None),
     )
     return Models(root, block)
 

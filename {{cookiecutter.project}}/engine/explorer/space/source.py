@@ -124,8 +124,9 @@ def load_yaml(path: str | Path, text: str | None = None) -> Any:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DiagnosticsError([Diagnostic(name, 1, 1, f"file is not UTF-8 text ({exc.reason})")]) from None
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader rejects non-printable characters right here
         node = loader.get_single_node()
         if node is None:
             raise SourceError((1, 1), "empty file", "a search space needs at least input, output and sequence")
@@ -142,12 +143,22 @@ def load_yaml(path: str | Path, text: str | None = None) -> Any:
         problem = " ".join(filter(None, [exc.context, exc.problem])).replace("\t", "\\t")
         raise DiagnosticsError([Diagnostic(name, line, col, f"YAML syntax error: {problem}",
                                            "check indentation (spaces, not tabs) and brackets")]) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _position(text, exc.position)
+        raise DiagnosticsError([Diagnostic(name, line, col, f"YAML syntax error: {exc.reason} "
+                                           f"(character {exc.character!r})", "remove the character")]) from None
     except yaml.YAMLError as exc:
         raise DiagnosticsError([Diagnostic(name, 1, 1, f"YAML syntax error: {exc}")]) from None
     except RecursionError:
         raise DiagnosticsError([Diagnostic(name, 1, 1, "YAML syntax error: nesting is too deep")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _position(text: str, index: int) -> Mark:
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
 class DiagnosticsError(Exception):

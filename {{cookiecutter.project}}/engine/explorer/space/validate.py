@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from ..errors import Diagnostic, UserError
 from ..ops.registry import DEFAULT_REGISTRY, Param, Registry, Tensor
+from ..preprocess.steps import ENABLED, STEPS
 from . import legacy, schema
-from .model import Block, SearchSpace
+from .model import Block, PreprocessSpace, SearchSpace
 from .source import DiagnosticsError, LocDict, LocList, load_yaml, locate
 from .values import Fixed, parse_value
 
@@ -89,6 +90,10 @@ class Checker:
             return list(schema.TypeRepeat.model_fields), "type_repeat"
         if path[-1] == "default_op_params":
             return list(self.ops), "default_op_params (op names)"
+        if path == ("preprocessing",):
+            return ["order", *STEPS], "preprocessing"
+        if len(path) == 2 and path[0] == "preprocessing" and path[1] in STEPS:
+            return [p.name for p in (ENABLED, *STEPS[path[1]].params)], f"step '{path[1]}'"
         if len(path) == 2 and path[0] == "composites":
             return ["sequence"], "composite"
         if isinstance(path[-1], int):
@@ -373,6 +378,42 @@ class Checker:
             if start not in done:
                 visit(start, [start])
 
+    # ------------------------------------------------------------------ pre-processing
+
+    def preprocessing(self) -> None:
+        section = self.root.get("preprocessing")
+        if not isinstance(section, dict):
+            return
+        if "input" in self.root:
+            self.warn(("input",), "'input' is ignored: the pre-processing pipeline and the dataset define the "
+                                  "model's input", "remove it", key=True)
+        declared = [name for name in section if name in STEPS]
+        if not declared and not section.keys() - {"order"}:
+            self.error(("preprocessing",), "'preprocessing' names no step",
+                       f"use some of: {', '.join(STEPS)}")
+        for name in declared:
+            params = section[name] if isinstance(section[name], dict) else {}
+            step = STEPS[name]
+            for key, value in params.items():
+                if (param := step.param(key)) is not None:
+                    self.value(("preprocessing", name, key), value, param)
+            if params.get("enabled") is not False:
+                for param in step.params:
+                    if param.required and param.name not in params:
+                        self.error(("preprocessing", name), f"step '{name}' needs parameter '{param.name}'",
+                                   f"e.g. {name}: {{{param.name}: ...}}")
+        orders = section.get("order")
+        if orders is None:
+            return
+        if not isinstance(orders, list) or not all(isinstance(o, list) for o in orders) or not orders:
+            self.error(("preprocessing", "order"), "'order' must be a non-empty list of step lists",
+                       f"e.g. order: [[{', '.join(declared)}]]")
+            return
+        for i, order in enumerate(orders):
+            if sorted(map(str, order)) != sorted(declared):
+                self.error(("preprocessing", "order", i), f"order {list(order)} must list each declared step "
+                                                          f"once: {', '.join(declared)}")
+
     # ------------------------------------------------------------------ run
 
     def check(self) -> None:
@@ -384,6 +425,7 @@ class Checker:
         self.shape("input", required="preprocessing" not in self.root)
         self.shape("output", required=False)
         self.sequences()
+        self.preprocessing()
 
 
 # ---------------------------------------------------------------------- compile
@@ -415,6 +457,20 @@ def _compile_blocks(raw: list, registry: Registry, defaults: dict) -> tuple[Bloc
     return tuple(blocks)
 
 
+def _compile_preprocessing(section: dict | None) -> PreprocessSpace | None:
+    if not section:
+        return None
+    steps = []
+    for name, params in section.items():
+        if name in STEPS:
+            step = STEPS[name]
+            values = {p.name: Fixed(p.default) for p in (ENABLED, *step.params) if not p.required}
+            values.update({k: parse_value(v) for k, v in (params or {}).items()})
+            steps.append((name, values))
+    orders = tuple(tuple(o) for o in section.get("order") or [[name for name, _ in steps]])
+    return PreprocessSpace(tuple(steps), orders)
+
+
 def _plain(node: Any) -> Any:
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}
@@ -436,7 +492,7 @@ def compile_space(root: dict, file: str, registry: Registry, warnings: list[Diag
         sequence=_compile_blocks(root["sequence"], registry, defaults),
         composites=composites,
         hash=digest,
-        preprocessing=plain.get("preprocessing"),
+        preprocessing=_compile_preprocessing(root.get("preprocessing")),
         warnings=tuple(warnings),
         source=plain,
     )
