@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import DatasetConfig
 from .dataset import Dataset, Split
-from .registry import register_dataset
+from .registry import DEFAULT_DATASETS, register_dataset
 from .splits import assemble, cut_stream
 
 HOURLY, DAILY = 1 / 3600, 1 / 86400
@@ -72,7 +72,8 @@ def synthetic(config: DatasetConfig, classes: int = 4, channels: int = 3, length
     y = np.arange(samples) % classes
     hz = 2.0 * (y + 1)[:, None, None]
     phase = rng.uniform(0, 2 * np.pi, (samples, channels, 1))
-    x = np.sin(2 * np.pi * hz * np.arange(length) / rate + phase) + 0.3 * rng.standard_normal((samples, channels, length))
+    noise = 0.3 * rng.standard_normal((samples, channels, length))
+    x = np.sin(2 * np.pi * hz * np.arange(length) / rate + phase) + noise
     return assemble(config, task="classification", train=(x, y), sample_rate=rate)
 
 
@@ -97,24 +98,19 @@ GAPS = (20, 60)  # quiet steps before each event and after the last, inclusive
                   sample_rate=BASICMOTIONS_HZ,
                   description="BasicMotions samples strung together with quiet gaps: events at known positions")
 def basicmotions_stream(config: DatasetConfig) -> Dataset:
-    source = DEFAULT_SOURCE(config)
+    basicmotions = DatasetConfig(name="basicmotions", seed=config.seed, val_fraction=config.val_fraction)
+    source = DEFAULT_DATASETS["basicmotions"].loader(basicmotions)
     rng = np.random.default_rng(config.seed)
     streams = {name: _string_together(split, rng) for name, split in source.splits.items()}
     return assemble(config, task="classification", **streams, classes=("none", *source.classes),
                     sample_rate=BASICMOTIONS_HZ, stream=True)
 
 
-def DEFAULT_SOURCE(config: DatasetConfig) -> Dataset:
-    """BasicMotions with the stream's seed and validation share, as classification."""
-    return _aeon_classification("BasicMotions", BASICMOTIONS_HZ)(
-        DatasetConfig(name="basicmotions", seed=config.seed, val_fraction=config.val_fraction))
-
-
 def _string_together(split: Split, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One ``[C, T]`` stream: shuffled samples, labelled class + 1, between quiet gaps labelled 0."""
     channels, length = split.x.shape[1:]
     pieces, labels = [], []
-    order = rng.permutation(len(split))
+    order = rng.permutation(len(split.x))
     for i, gap in zip([*order, None], rng.integers(GAPS[0], GAPS[1] + 1, size=len(order) + 1)):
         pieces.append(QUIET * rng.standard_normal((channels, gap)))
         labels.append(np.zeros(gap, np.int64))

@@ -33,9 +33,6 @@ class Split:
         for array in (self.x, self.y):
             array.setflags(write=False)
 
-    def __len__(self) -> int:
-        return len(self.y)
-
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -52,6 +49,10 @@ class Dataset:
     @property
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+    def sizes(self) -> dict[str, int]:
+        """Samples per split; time steps for a stream."""
+        return {name: s.x.shape[-1] if self.stream else len(s.x) for name, s in self.splits.items()}
 
     @property
     def input_shape(self) -> tuple[int, ...]:

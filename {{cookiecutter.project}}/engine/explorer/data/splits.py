@@ -91,7 +91,7 @@ def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, classes:
                        "from; a stratified split needs at least 2", "add samples of that class")
         if min(held, n - held) < len(present):
             raise fail(f"a {what} split of {held} of {n} samples cannot hold all {len(present)} classes on "
-                       "both sides", "add samples or change val_fraction")
+                       "both sides", "add samples" + (" or change val_fraction" if what == "validation" else ""))
     rest, part = train_test_split(np.arange(n), test_size=held, random_state=seed,
                                   stratify=y if classes is not None else None)
     rest, part = np.sort(rest), np.sort(part)
