@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -100,6 +101,8 @@ def sample(
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="How many candidates to draw.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random sampler.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset for pre-processing spaces "
+                                                   "(default: the spec's).")] = None,
     spec: SpecOption = None,
 ) -> None:
     """Draw candidates through the search's own path (Optuna trial, random sampler) and build each."""
@@ -110,7 +113,19 @@ def sample(
     space = load_space(file)
     for w in space.warnings:
         err.print(str(w), markup=False)
-    results = draw(space, trials, seed)
+    shape = None
+    if space.preprocessing is not None:
+        from .data import load_dataset
+        from .search.objective import data_shape
+        from .spec import load_spec
+
+        config = dataset or load_spec(spec)[0].dataset
+        data = load_dataset(config)
+        try:
+            shape = data_shape(data)
+        except ValueError as exc:
+            raise UserError(str(exc), hint="pre-processing works on [C, L] series and streams") from None
+    results = draw(space, trials, seed, shape)
     if as_json:
         for r in results:
             out.print(json.dumps(r), markup=False)
@@ -163,17 +178,106 @@ def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable o
 
 
 @app.command()
-def schema(spec: SpecOption = None) -> None:
-    """Print the JSON Schema of search space files (for editors and check-jsonschema)."""
+def schema(for_spec: Annotated[bool, typer.Option("--spec", help="The experiment spec's (params.yaml) schema.")]
+           = False) -> None:
+    """Print the JSON Schema of search space files (or of params.yaml) for editors and check-jsonschema."""
+    if for_spec:
+        from .spec import spec_schema
+
+        out.print(json.dumps(spec_schema(), indent=2), markup=False)
+        return
     from .ops import DEFAULT_REGISTRY
     from .space.schema import json_schema
 
-    _plugins(spec)
+    _plugins(None)
     out.print(json.dumps(json_schema(DEFAULT_REGISTRY), indent=2), markup=False)
+
+
+@app.command()
+def datasets(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+             spec: SpecOption = None) -> None:
+    """List the registered datasets (task, input shape, classes, sample rate)."""
+    from .data import datasets_table
+
+    _plugins(spec)
+    rows = datasets_table()
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    table = Table(title="datasets")
+    for col in rows[0] if rows else []:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[str(v) if v is not None else "-" for v in row.values()])
+    out.print(table)
+
+
+@app.command()
+def prepare(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset name (default: the spec's).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder (default: data/prepared).")] = None,
+    spec: SpecOption = None,
+) -> None:
+    """Materialise the experiment's dataset into data/prepared/ with a manifest (the DVC prepare stage)."""
+    from .data import run_prepare
+    from .spec import load_spec
+
+    _plugins(spec)
+    loaded, path = load_spec(spec)
+    config = dataset or loaded.dataset
+    manifest = run_prepare(config, path.parent, output or path.parent / "data" / "prepared")
+    out.print(json.dumps(manifest, indent=2, sort_keys=True), markup=False)
+
+
+@app.command()
+def search(
+    spec: SpecOption = None,
+    space: Annotated[Optional[list[Path]], typer.Option("--space", help="Search only this space (repeatable).")]
+    = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Finished trials of the study in total.")]
+    = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.0, help="Seconds for this run.")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes on the study.")] = None,
+) -> None:
+    """Run or resume the study of each search space, then write results and report.md."""
+    from .commands import run_search_command
+
+    raise typer.Exit(run_search_command(spec, space, trials, timeout, storage, workers, out, err))
+
+
+@app.command()
+def report(
+    spec: SpecOption = None,
+    space: Annotated[Optional[list[Path]], typer.Option("--space", help="Only this space (repeatable).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL.")] = None,
+) -> None:
+    """Write trials.csv, pareto.csv, models/, metrics.json and report.md from the stored studies."""
+    from .commands import run_report_command
+
+    raise typer.Exit(run_report_command(spec, space, storage, out))
+
+
+@app.command()
+def dashboard(
+    spec: SpecOption = None,
+    space: Annotated[Optional[Path], typer.Option("--space", help="The space whose study to show.")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL.")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8080,
+) -> None:
+    """Open optuna-dashboard on the study's storage, on 127.0.0.1 only."""
+    from .commands import resolve_runs
+
+    run = resolve_runs(spec, [space] if space else None, None, None, storage, None)[0]
+    dashboard_module = __import__("explorer.errors", fromlist=["require_extra"]).require_extra(
+        "optuna_dashboard", "dashboard")
+    out.print(f"optuna-dashboard on http://127.0.0.1:{port} ({run.storage})", markup=False)
+    dashboard_module.run_server(run.storage, host="127.0.0.1", port=port)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors are one line each and exit code 2, never a traceback."""
+    warnings.filterwarnings("ignore", message=r".*\bexperimental\b")  # Optuna flags features we rely on knowingly
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="explorer", standalone_mode=False)

@@ -23,7 +23,8 @@ class Diagnostic:
 
     def __str__(self) -> str:
         hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{hint}"
+        text = f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{hint}"
+        return text.replace("\r", "\\r").replace("\n", "\\n")  # one finding, one line, whatever a name holds
 
     def github(self) -> str:
         """The same finding as a GitHub Actions workflow command (an annotation)."""

@@ -5,17 +5,18 @@ from __future__ import annotations
 import optuna
 
 from .build import build, count_parameters
+from .preprocess import Shape
 from .space import SearchSpace, sample
 
 
-def draw(space: SearchSpace, trials: int, seed: int) -> list[dict]:
+def draw(space: SearchSpace, trials: int, seed: int, data: Shape | None = None) -> list[dict]:
     """``trials`` candidates from a seeded random sampler; each built, never raising for a bad candidate."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     results = []
     for _ in range(trials):
         trial = study.ask()
-        cand = sample(space, trial)
+        cand = sample(space, trial, data=data)
         record = {"trial": trial.number, "status": cand.status, "reason": cand.reason, "params": trial.params,
                   "input_shape": None, "output_shape": None, "n_params": None, "architecture": None}
         if cand.architecture is not None:

@@ -12,6 +12,16 @@ SPACES = HERE / "spaces"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A PostgreSQL server for the whole test session (initdb in a temp folder, 127.0.0.1)."""
+    from .services import start_postgres
+
+    url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield url
+    stop()
+
+
 @pytest.fixture(autouse=True)
 def _outside_any_experiment_repo(tmp_path, monkeypatch):
     """Run every test from an empty folder, so no params.yaml above the checkout is picked up."""

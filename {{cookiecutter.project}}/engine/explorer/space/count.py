@@ -15,7 +15,8 @@ class Size:
     continuous: bool
 
     def __str__(self) -> str:
-        text = f"{self.discrete:,}" if self.discrete < 10**15 else f"{self.discrete:.3e}"
+        digits = str(self.discrete)  # exact int: no float conversion, which overflows for huge spaces
+        text = f"{self.discrete:,}" if len(digits) <= 15 else f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
         return f"continuous ({text} discrete combinations)" if self.continuous else f"{text} architectures"
 
 
@@ -38,17 +39,18 @@ class _Counter:
     def block(self, block: Block, last: bool) -> int:
         if block.repeat == "repeat_block":
             return 1
+        candidates = tuple(dict.fromkeys(block.candidates))  # a name listed twice is one choice
         if block.repeat is None:
-            return sum(self.op(block, op, last) for op in block.candidates)
+            return sum(self.op(block, op, last) for op in candidates)
         total = 0
         for d in self.depths(block):
             if block.repeat == "repeat_op":
-                total += sum(self.op(block, op, False) ** (d - 1) * self.op(block, op, last) for op in block.candidates)
+                total += sum(self.op(block, op, False) ** (d - 1) * self.op(block, op, last) for op in candidates)
             elif block.repeat == "repeat_params":
-                total += sum(self.op(block, op, last and d == 1) for op in block.candidates)
+                total += sum(self.op(block, op, last and d == 1) for op in candidates)
             else:  # vary_all
-                per = sum(self.op(block, op, False) for op in block.candidates)
-                per_last = sum(self.op(block, op, last) for op in block.candidates)
+                per = sum(self.op(block, op, False) for op in candidates)
+                per_last = sum(self.op(block, op, last) for op in candidates)
                 total += per ** (d - 1) * per_last
         return total
 

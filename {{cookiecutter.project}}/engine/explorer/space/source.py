@@ -106,7 +106,11 @@ class _Converter:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise SourceError(_mark(node), f"unsupported YAML tag '{tag}'",
                               "search spaces are plain YAML; python objects and other tags are never constructed")
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, TypeError, IndexError, KeyError, yaml.YAMLError):  # an explicit tag on text not of its type
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise SourceError(_mark(node), f"'{node.value}' cannot be read as {tag}", "remove the tag") from None
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> Any:

@@ -235,6 +235,9 @@ class Checker:
                 self.op_params(("default_op_params", op), op, params)
         self.sequence(("sequence",), self.root.get("sequence"), top=True)
         for name, composite in composites.items():
+            if isinstance(name, str) and "/" in name:
+                self.error(("composites", name), f"composite name '{name}' must contain no '/'",
+                           "'/' separates the parts of Optuna parameter names", key=True)
             if isinstance(composite, dict):
                 self.sequence(("composites", name, "sequence"), composite.get("sequence"), top=False)
         self.recursion(composites)
@@ -252,7 +255,10 @@ class Checker:
             last = top and i == len(blocks) - 1
             self.block(path + (i,), block, seen, [b.get("block") for b in blocks[i + 1:] if isinstance(b, dict)],
                        last)
-            if isinstance(name, str):
+            if isinstance(name, str) and ("/" in name or not name.strip()):
+                self.error(path + (i, "block"), f"block name '{name}' must be non-empty and contain no '/'",
+                           "'/' separates the parts of Optuna parameter names (e.g. features/2/conv/op)")
+            elif isinstance(name, str):
                 if name in seen:
                     self.error(path + (i, "block"), f"duplicate block name '{name}'",
                                "block names must be unique within a sequence")

@@ -6,6 +6,7 @@ it has (``None`` for a continuous range).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,8 +84,8 @@ class FloatRange:
     def count(self) -> int | None:
         if self.low == self.high:
             return 1
-        if self.step is not None:
-            return int(round((self.high - self.low) / self.step)) + 1
+        if self.step is not None:  # Optuna lowers high to the last step below it
+            return math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return None
 
 

@@ -1,0 +1,151 @@
+"""One trial, evaluated in stages (Section V): sample, static estimators, hard constraints,
+then training, then measured estimators and the objectives. A candidate that fails ends
+its own trial with its state and reason recorded; the study goes on."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ..evaluate import DEFAULT_ESTIMATORS, EstimateContext, EstimatorRegistry
+from ..ops import DEFAULT_REGISTRY, Registry
+from ..preprocess import Pipeline, Shape, apply_to_dataset
+from ..space import SearchSpace, sample
+from ..spec import Spec
+from ..train import TrainingDiverged, train
+from .criteria import Criteria
+
+REASON = "reason"
+
+
+def data_shape(dataset: Any) -> Shape:
+    """The shape pre-processing starts from: channels and length of a sample or of the stream."""
+    x = dataset.train.x
+    if dataset.stream:
+        return Shape(x.shape[0], x.shape[1], True)
+    if x.ndim != 3:
+        raise ValueError(f"pre-processing needs [C, L] series or a stream, dataset {dataset.name} has {x.shape[1:]}")
+    return Shape(x.shape[1], x.shape[2], False)
+
+
+def flatten(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    return {k: float(v) for values in results.values() for k, v in values.items()}
+
+
+class Rejected(optuna.TrialPruned):
+    """A candidate that ends early: infeasible shapes or a violated hard constraint."""
+
+
+@dataclass
+class Objective:
+    space: SearchSpace
+    spec: Spec
+    dataset: Any
+    checkpoints: Path
+    registry: Registry = field(default_factory=lambda: DEFAULT_REGISTRY)
+    estimators: EstimatorRegistry = field(default_factory=lambda: DEFAULT_ESTIMATORS)
+
+    def __post_init__(self) -> None:
+        self.criteria = Criteria(self.spec)
+        self.shape = data_shape(self.dataset) if self.space.preprocessing else None
+        wanted = self.criteria.metrics()
+        self.static = [e.name for e in self.estimators.by_cost() if e.cost == "static"]
+        self.measured = [e.name for e in self.estimators.by_cost() if e.cost == "measured"
+                         and any(m.startswith(e.name) for m in wanted)]
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        try:
+            return self.evaluate(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # the candidate's fault: this trial fails with its reason, the study goes on
+            if REASON not in trial.user_attrs:
+                trial.set_user_attr(REASON, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def evaluate(self, trial: optuna.Trial) -> float | list[float]:
+        clock = time.perf_counter()
+        stages: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[f"time_{name}"] = round(now - clock, 4)
+            clock = now
+            trial.set_user_attr("stages", stages)
+
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        candidate = sample(self.space, trial, self.registry, data=self.shape)
+        lap("sample")
+        if candidate.status != "ok":
+            self.reject(trial, f"infeasible: {candidate.reason}")
+        arch = candidate.architecture
+        trial.set_user_attr("architecture", arch.to_json())
+        pipeline = Pipeline.from_json(arch.preprocessing)
+        cost = pipeline.cost(self.shape) if self.shape else None
+        context = EstimateContext(arch, pipeline=cost, registry=self.registry)
+        from ..evaluate import estimate_all
+
+        values = flatten(estimate_all(context, self.static, self.estimators))
+        lap("static")
+        self.record(trial, values)
+        violated = self.criteria.first_violation(values)
+        if violated is not None:
+            self.reject(trial, f"hard constraint {violated.metric} {'<=' if violated.direction != 'maximize' else '>='} "
+                               f"{violated.limit:g} violated: {values[violated.metric]:g}", values)
+        data, states = apply_to_dataset(pipeline, self.dataset) if pipeline.steps else (self.dataset, [])
+        lap("preprocess")
+        model = context.built_model()
+        try:
+            result = train(model, data, self.spec.train, seed=self.spec.search.seed + trial.number)
+        except TrainingDiverged as exc:
+            trial.set_user_attr(REASON, f"training diverged: {exc}")
+            raise
+        values.update(result.val)
+        values["best_epoch"] = result.best_epoch
+        lap("train")
+        if self.measured:
+            values.update(flatten(estimate_all(context, self.measured, self.estimators)))
+            lap("measure")
+        self.record(trial, values)
+        missing = sorted(self.criteria.metrics() - values.keys())
+        if missing:
+            raise KeyError(f"no estimator produced {', '.join(missing)}")
+        trial.set_user_attr("constraints", self.criteria.constraints(values))
+        self.save(trial.number, model, states)
+        out = self.criteria.values(values)
+        if any(not math.isfinite(v) for v in (out if isinstance(out, list) else [out])):
+            trial.set_user_attr(REASON, "an objective is not finite")
+            raise TrainingDiverged(f"objective values {out}")
+        return out
+
+    def record(self, trial: optuna.Trial, values: dict[str, float]) -> None:
+        trial.set_user_attr("metrics", values)
+
+    def reject(self, trial: optuna.Trial, reason: str, values: dict[str, float] | None = None) -> None:
+        trial.set_user_attr(REASON, reason)
+        if values is not None and all(c.metric in values for c in self.criteria.hard + self.criteria.soft):
+            trial.set_user_attr("constraints", self.criteria.constraints(values))
+        raise Rejected(reason)
+
+    def save(self, number: int, model: Any, states: list[dict]) -> None:
+        import torch
+
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "pipeline_state": states}, self.checkpoints / f"{number}.pt")
+
+
+def constraints_func(criteria: Criteria):
+    """Optuna's constraints_func (None without constraints): values <= 0 are satisfied; a trial
+    rejected before its values were known counts as violating every constraint."""
+    n = len(criteria.constraints({c.metric: 0.0 for c in criteria.spec.criteria}))
+    if n == 0:
+        return None
+    return lambda trial: trial.user_attrs.get("constraints", [1.0] * n)

@@ -1,0 +1,173 @@
+"""``explorer search``: one persistent, resumable study per search space.
+
+``trials`` is the study's total of finished trials, so a rerun of a finished study adds
+nothing and a rerun after ``kill -9`` only adds what is missing (a stale running trial is
+failed by Optuna's heartbeat and retried with the same parameters).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from ..data import load_dataset
+from ..errors import Diagnostic, UserError
+from ..plugins import load_plugins
+from ..space import SearchSpace, load_space
+from ..space.source import load_yaml, locate
+from ..spec import Spec
+from .criteria import Criteria, hypervolume, pareto_mask
+from .objective import Objective, constraints_func
+from .samplers import make_sampler
+from .storage import check_workers, default_url, open_storage
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class Run:
+    """Everything one search needs, resolved from the spec and the command line."""
+
+    spec: Spec
+    spec_path: Path
+    space_path: Path
+    trials: int
+    timeout: float | None
+    storage: str
+    workers: int
+
+    @property
+    def root(self) -> Path:
+        return self.spec_path.parent
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results" / self.space_path.stem
+
+    def study_name(self, space: SearchSpace) -> str:
+        return f"{self.space_path.stem}-{space.hash[:8]}-{self.spec.fingerprint()}"
+
+
+def finished(study: optuna.Study) -> int:
+    """Finished trials, a failed trial that was retried counted once (by its retry)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+    return sum(t.state in FINISHED and not (t.state == TrialState.FAIL and t.number in retried) for t in trials)
+
+
+def check_output(space: SearchSpace, dataset: Any) -> None:
+    """The space's ``output`` must fit the dataset's task: one line at the space's output key."""
+    expected = None
+    if dataset.task == "classification":
+        expected = len(dataset.classes)
+    elif dataset.task == "regression":
+        y = dataset.train.y
+        expected = 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+    if expected is not None and space.output.shape != (expected,):
+        line, col = locate(load_yaml(space.file), ("output",))
+        raise UserError([Diagnostic(space.file, line, col,
+                                    f"output {list(space.output.shape)} does not fit dataset '{dataset.name}' "
+                                    f"({dataset.task}, {expected} outputs)", f"set output: {expected}")])
+
+
+def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable], quiet: bool) -> optuna.Study:
+    criteria = Criteria(run.spec)
+    storage = open_storage(run.storage, run.workers)
+    sampler = make_sampler(run.spec.search.sampler, run.spec.search.seed + os.getpid() * int(run.workers > 1),
+                           constraints_func(criteria), run.trials)
+    study = optuna.create_study(study_name=run.study_name(space), storage=storage, sampler=sampler,
+                                directions=criteria.directions(), load_if_exists=True)
+    objective = Objective(space, run.spec, dataset, run.results / "checkpoints")
+
+    def budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if finished(study) >= run.trials:
+            study.stop()
+
+    remaining = run.trials - finished(study)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining + 2 * run.workers, timeout=run.timeout,
+                       callbacks=[budget, *callbacks], catch=(Exception,), gc_after_trial=False)
+    return study
+
+
+def _worker(run: Run, quiet: bool = True) -> None:
+    """A worker process: same study, same budget, no progress display."""
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    load_plugins(run.spec_path if run.spec_path.is_file() else None)
+    space = load_space(run.space_path)
+    dataset = load_dataset(run.spec.dataset)
+    _optimize(run, space, dataset, [], quiet)
+
+
+def hv_stopper(run: Run) -> Callable | None:
+    """Study-level early stop: hypervolume not improved by ``hv_threshold`` over ``hv_patience`` trials."""
+    patience = run.spec.search.hv_patience
+    if not patience:
+        return None
+    criteria = Criteria(run.spec)
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if len(done) <= patience:
+            return
+        points = np.array([t.values for t in done], dtype=float)
+        dirs = criteria.directions()
+        worst = np.array([points[:, i].max() if d == "minimize" else points[:, i].min() for i, d in enumerate(dirs)])
+        reference = np.where(np.array(dirs) == "minimize", worst * 1.1 + 1e-12, worst * 0.9 - 1e-12)
+        before = hypervolume(points[:-patience][pareto_mask(points[:-patience], dirs)], dirs, reference)
+        now = hypervolume(points[pareto_mask(points, dirs)], dirs, reference)
+        if now <= before * (1 + run.spec.search.hv_threshold):
+            study.set_user_attr("stopped", f"hypervolume did not improve over {patience} trials")
+            study.stop()
+
+    return callback
+
+
+def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None) -> optuna.Study:
+    """Run (or resume) the study of one space; extra workers are separate processes on the same storage."""
+    space = load_space(run.space_path)
+    dataset = load_dataset(run.spec.dataset)
+    check_output(space, dataset)
+    run.results.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
+    helpers = [context.Process(target=_worker, args=(run,)) for _ in range(run.workers - 1)]
+    for process in helpers:
+        process.start()
+    callbacks = [c for c in (hv_stopper(run), (lambda s, t: progress(s)) if progress else None) if c]
+    try:
+        study = _optimize(run, space, dataset, callbacks, quiet=False)
+    finally:
+        for process in helpers:
+            process.join()
+    return study
+
+
+def load_study(run: Run) -> tuple[optuna.Study, SearchSpace]:
+    space = load_space(run.space_path)
+    storage = open_storage(run.storage)
+    try:
+        return optuna.load_study(study_name=run.study_name(space), storage=storage), space
+    except KeyError:
+        raise UserError(f"no study for {run.space_path} in {run.storage}", hint="run `explorer search` first") from None
+
+
+def make_run(spec: Spec, spec_path: Path, space: Path, trials: int | None, timeout: float | None,
+             storage: str | None, workers: int | None) -> Run:
+    root = spec_path.parent
+    results = root / "results" / space.stem
+    workers = workers or spec.search.workers
+    url = storage or spec.storage or default_url(results)
+    check_workers(url, workers)
+    return Run(spec=spec, spec_path=spec_path, space_path=space, trials=trials or spec.search.trials,
+               timeout=timeout if timeout is not None else spec.search.timeout,
+               storage=url, workers=workers)
