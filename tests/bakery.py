@@ -40,7 +40,8 @@ DEFAULTS = {
 
 # Search spaces each target brings, in the order params.yaml lists them.
 SPACES_BY_TARGET = {
-    "host": ["search_spaces/cnn1d.yaml", "search_spaces/cnn2d.yaml", "search_spaces/lstm.yaml"],
+    "host": ["search_spaces/cnn1d.yaml", "search_spaces/cnn1d_preprocess.yaml", "search_spaces/cnn2d.yaml",
+             "search_spaces/lstm.yaml"],
     "rpi": [],
     "pico": ["search_spaces/mcu_tiny.yaml"],
     "fpga": ["search_spaces/fpga_mlp.yaml"],

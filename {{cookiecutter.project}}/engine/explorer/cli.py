@@ -77,7 +77,9 @@ def validate(
         if space is not None:
             blocks = len(space.all_blocks())
             ops = ", ".join(sorted(space.primitive_ops()))
-            summary = f"{file}: ok, {blocks} blocks, ops {ops}, {space_size(space)}"
+            steps = ", ".join(name for name, _ in space.preprocessing.steps) if space.preprocessing else ""
+            summary = (f"{file}: ok, {blocks} blocks, ops {ops}" + (f", preprocessing {steps}" if steps else "")
+                       + f", {space_size(space)}")
         records.append({"file": str(file), "ok": space is not None, "summary": summary,
                         "diagnostics": [d.to_dict() for d in diagnostics]})
         if format is Format.json:

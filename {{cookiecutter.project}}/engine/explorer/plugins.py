@@ -19,10 +19,11 @@ SPEC_NAME = "params.yaml"
 
 
 def find_spec(start: Path | None = None) -> Path | None:
-    """The nearest ``params.yaml`` in ``start`` or its parents."""
+    """The nearest ``params.yaml`` in ``start`` or its parents; the cookiecutter template's own
+    folder (``{{cookiecutter.project}}``) holds a Jinja template, not a spec, and is passed over."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / SPEC_NAME).is_file():
+        if (folder / SPEC_NAME).is_file() and not folder.name.startswith("{{"):
             return folder / SPEC_NAME
     return None
 

@@ -184,3 +184,40 @@ def test_preprocessing_mistakes_are_located(write_space, text, line, fragment):
     errors = [d for d in diagnostics if d.severity == "error"]
     assert space is None and len(errors) == 1
     assert errors[0].line == line and fragment in str(errors[0])
+
+
+def test_example_space_trains_one_batch_end_to_end_on_real_data(trial_factory):
+    """The generated repo's pre-processing example on BasicMotions: varying input shapes, and every
+    ok candidate runs one training step on the transformed real data."""
+    import torch
+
+    from explorer.build import build
+    from explorer.data import load_dataset
+    from explorer.preprocess import apply_to_dataset
+    from explorer.search.objective import data_shape
+    from explorer.space import load_space
+
+    from .conftest import HERE
+
+    space = load_space(HERE.parents[1] / "search_spaces" / "cnn1d_preprocess.yaml")
+    dataset = load_dataset("basicmotions")
+    study = trial_factory(seed=5)
+    shapes = set()
+    for _ in range(12):
+        cand = sample(space, study.ask(), data=data_shape(dataset))
+        assert cand.status == "ok", cand.reason
+        arch = cand.architecture
+        shapes.add(arch.input.shape)
+        data, states = apply_to_dataset(Pipeline.from_json(arch.preprocessing), dataset)
+        assert data.train.x.shape[1:] == arch.input.shape and len(states) == len(arch.preprocessing)
+        model = build(arch)
+        optimizer = torch.optim.Adam(model.parameters())
+        x = torch.tensor(data.train.x[:8])
+        loss = torch.nn.functional.cross_entropy(model(x), torch.tensor(data.train.y[:8], dtype=torch.long))
+        loss.backward()
+        optimizer.step()
+        assert torch.isfinite(loss)
+    assert len(shapes) >= 2
+    hits = apply_to_dataset.hits
+    again = apply_to_dataset(Pipeline.from_json(arch.preprocessing), dataset)
+    assert apply_to_dataset.hits == hits + 1 and again[0] is data  # the same pipeline comes from the cache

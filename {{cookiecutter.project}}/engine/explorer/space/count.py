@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ops.registry import DEFAULT_REGISTRY, Registry
-from .model import Block, SearchSpace
+from .model import Block, PreprocessSpace, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,27 @@ class _Counter:
         return total
 
 
+    def pipeline(self, space: PreprocessSpace) -> int:
+        """Joint pre-processing choices: per step, its parameter combinations when on, plus 1 when it
+        may be off; times the allowed orders."""
+        total = len(space.orders)
+        for _, values in space.steps:
+            switch = set(values["enabled"].values())  # type: ignore[union-attr]
+            on = 1
+            for key, value in values.items():
+                n = value.count() if key != "enabled" else 1
+                if n is None:
+                    self.continuous = True
+                else:
+                    on *= n
+            total *= (on if True in switch else 0) + (1 if False in switch else 0)
+        return total
+
+
 def space_size(space: SearchSpace, registry: Registry | None = None) -> Size:
+    """Distinct architectures (with their pre-processing pipelines) the space can give."""
     counter = _Counter(space, registry or DEFAULT_REGISTRY)
     n = counter.sequence(space.sequence, last=True)
+    if space.preprocessing is not None:
+        n *= counter.pipeline(space.preprocessing)
     return Size(n, counter.continuous)
