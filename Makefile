@@ -22,7 +22,7 @@ install: debian-packages $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt $(ENGINE)/pyproject.toml | debian-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install --quiet -e "$(ENGINE)[test,postgres]" -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -e "$(ENGINE)[test,postgres,dashboard]" -r requirements-dev.txt
 	touch $@
 
 debian-packages:

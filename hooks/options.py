@@ -131,19 +131,26 @@ def selected_boards(options: Mapping[str, Any]) -> list[str]:
     return [board for board in options["_boards"] if board == "host" or options.get(board) == "yes"]
 
 
+def dataset_excluded(options: Mapping[str, Any]) -> list[str]:
+    """Example spaces the chosen dataset cannot feed (``exclude`` in the ``_datasets`` table)."""
+    return list(options["_datasets"][options["dataset"]].get("exclude", []))
+
+
 def selected_spaces(options: Mapping[str, Any]) -> list[str]:
-    """Search-space files the selected boards bring, in table order."""
-    chosen = selected_boards(options)
+    """Search-space files the selected boards bring and the dataset can feed, in table order."""
+    chosen, excluded = selected_boards(options), dataset_excluded(options)
     return [
         path
         for board, paths in options["_boards"].items()
         if board in chosen
         for path in paths
-        if path.startswith("search_spaces/")
+        if path.startswith("search_spaces/") and path not in excluded
     ]
 
 
 def pruned_paths(options: Mapping[str, Any]) -> list[str]:
-    """Paths (relative to the generated repo) owned by boards that were not selected."""
+    """Paths (relative to the generated repo) owned by boards that were not selected, and example
+    spaces the dataset cannot feed."""
     chosen = selected_boards(options)
-    return [path for board, paths in options["_boards"].items() if board not in chosen for path in paths]
+    unselected = [path for board, paths in options["_boards"].items() if board not in chosen for path in paths]
+    return unselected + dataset_excluded(options)

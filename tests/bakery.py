@@ -91,8 +91,18 @@ def targets(options: dict[str, str]) -> list[str]:
     return ["host", *[board for board in BOARDS if options[board] == "yes"]]
 
 
+# Example spaces a dataset cannot feed: 2-D convolutions on one-channel series, pre-processing of images.
+EXCLUDED_BY_DATASET = {
+    "gunpoint": {"search_spaces/cnn2d.yaml"},
+    "arrowhead": {"search_spaces/cnn2d.yaml"},
+    "italypowerdemand": {"search_spaces/cnn2d.yaml", "search_spaces/cnn1d_preprocess.yaml"},  # 24 steps
+    "digits": {"search_spaces/cnn1d_preprocess.yaml"},
+}
+
+
 def expected_spaces(options: dict[str, str]) -> list[str]:
-    return [space for target in targets(options) for space in SPACES_BY_TARGET[target]]
+    excluded = EXCLUDED_BY_DATASET.get(options["dataset"], set())
+    return [space for target in targets(options) for space in SPACES_BY_TARGET[target] if space not in excluded]
 
 
 def tool(name: str) -> str:

@@ -43,6 +43,14 @@ def test_dvc_repro_samples_every_space(repo, home):
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, home)) == {}
 
 
+def test_preprocessing_example_searches_on_the_default_data(repo, home, tmp_path):
+    out = run([sys.executable, "-m", "explorer.cli", "search", "--space", "search_spaces/cnn1d_preprocess.yaml",
+               "--trials", "3"], repo, home)
+    assert "3 finished trials" in out
+    trials = (repo / "results" / "cnn1d_preprocess" / "trials.csv").read_text(encoding="utf-8")
+    assert "param_preprocess/window/length" in trials.splitlines()[0]
+
+
 def test_demo_script(tmp_path, home):
     demo = tmp_path / "demo"
     out = run(["bash", "scripts/demo.sh"], TEMPLATE, home, DEMO_DIR=str(demo), TRIALS="3")

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tempfile
+
 import optuna
+from hypothesis.configuration import set_hypothesis_home_dir
 import pytest
 
 HERE = Path(__file__).parent
@@ -10,6 +13,8 @@ CORPUS = HERE / "corpus"
 SPACES = HERE / "spaces"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Hypothesis keeps caches in ./.hypothesis; inside engine/ they would be baked into experiment repos.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="explorer-hypothesis-"))
 
 
 @pytest.fixture(scope="session")

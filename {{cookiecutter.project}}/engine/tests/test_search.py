@@ -247,3 +247,58 @@ def test_criteria_single_mode_sum_penalty_and_pareto():
     assert list(pareto_mask(points, ["maximize", "minimize"])) == [True, True, False, True]
     hv = hypervolume(points[:2], ["maximize", "minimize"], np.array([0.0, 30.0]))
     assert hv == pytest.approx(0.9 * 20 + 0.8 * 5)
+
+
+def test_hypervolume_patience_stops_the_study(tmp_path, monkeypatch):
+    root = experiment(tmp_path, trials=20, epochs=1, sampler="random")
+    spec = (root / "params.yaml").read_text().replace("trials: 20}", "trials: 20, hv_patience: 2, hv_threshold: 10.0}")
+    (root / "params.yaml").write_text(spec)
+    monkeypatch.chdir(root)
+    assert main(["search"]) == 0
+    study = study_of(root)
+    assert len(study.trials) < 20 and "did not improve" in study.user_attrs["stopped"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_running_trial_and_writes_results(tmp_path):
+    root = experiment(tmp_path, trials=6, epochs=40, sampler="random")
+    process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "search"], cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    db = root / "results" / "net" / "optuna.db"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        if trial_states(db).count("COMPLETE") >= 1 and "RUNNING" in trial_states(db):
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    states = trial_states(db)
+    assert "RUNNING" not in states and "FAIL" in states
+    assert (root / "results" / "net" / "trials.csv").is_file()
+
+
+def test_dashboard_serves_the_study_on_loopback(tmp_path, monkeypatch):
+    from .services import free_port
+
+    root = experiment(tmp_path, trials=2, epochs=1)
+    monkeypatch.chdir(root)
+    assert main(["search"]) == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "explorer.cli", "dashboard", "--port", str(port)], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import urllib.request
+
+        deadline, body = time.time() + 60, ""
+        while time.time() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    body = response.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert "net-" in body  # the study, served from the experiment's storage
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

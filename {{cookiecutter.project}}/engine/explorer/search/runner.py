@@ -62,8 +62,18 @@ def finished(study: optuna.Study) -> int:
     return sum(t.state in FINISHED and not (t.state == TrialState.FAIL and t.number in retried) for t in trials)
 
 
-def check_output(space: SearchSpace, dataset: Any) -> None:
-    """The space's ``output`` must fit the dataset's task: one line at the space's output key."""
+def _misfit(space: SearchSpace, key: str, message: str, hint: str) -> UserError:
+    line, col = locate(load_yaml(space.file), (key,))
+    return UserError([Diagnostic(space.file, line, col, message, hint)])
+
+
+def check_fit(space: SearchSpace, dataset: Any) -> None:
+    """The space's ``input`` and ``output`` must fit the dataset: one located line, before any trial."""
+    if space.preprocessing is None and not dataset.stream:
+        shape = tuple(dataset.train.x.shape[1:])
+        if space.input is not None and space.input.shape != shape:
+            raise _misfit(space, "input", f"input {list(space.input.shape)} does not fit dataset '{dataset.name}' "
+                                          f"(samples of shape {list(shape)})", f"set input: {list(shape)}")
     expected = None
     if dataset.task == "classification":
         expected = len(dataset.classes)
@@ -71,10 +81,8 @@ def check_output(space: SearchSpace, dataset: Any) -> None:
         y = dataset.train.y
         expected = 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
     if expected is not None and space.output.shape != (expected,):
-        line, col = locate(load_yaml(space.file), ("output",))
-        raise UserError([Diagnostic(space.file, line, col,
-                                    f"output {list(space.output.shape)} does not fit dataset '{dataset.name}' "
-                                    f"({dataset.task}, {expected} outputs)", f"set output: {expected}")])
+        raise _misfit(space, "output", f"output {list(space.output.shape)} does not fit dataset '{dataset.name}' "
+                                       f"({dataset.task}, {expected} outputs)", f"set output: {expected}")
 
 
 def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable], quiet: bool) -> optuna.Study:
@@ -137,7 +145,7 @@ def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None)
     """Run (or resume) the study of one space; extra workers are separate processes on the same storage."""
     space = load_space(run.space_path)
     dataset = load_dataset(run.spec.dataset)
-    check_output(space, dataset)
+    check_fit(space, dataset)
     run.results.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     helpers = [context.Process(target=_worker, args=(run,)) for _ in range(run.workers - 1)]

@@ -3,6 +3,7 @@ give, and whether continuous ranges make it infinite. Mirrors ``sample`` rule by
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ops.registry import DEFAULT_REGISTRY, Registry
@@ -15,9 +16,19 @@ class Size:
     continuous: bool
 
     def __str__(self) -> str:
-        digits = str(self.discrete)  # exact int: no float conversion, which overflows for huge spaces
-        text = f"{self.discrete:,}" if len(digits) <= 15 else f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+        text = f"{self.discrete:,}" if self.discrete < 10**15 else _scientific(self.discrete)
         return f"continuous ({text} discrete combinations)" if self.continuous else f"{text} architectures"
+
+
+def _scientific(n: int) -> str:
+    """``1.23e+4567`` for an int of any size (no float, no str() of thousands of digits)."""
+    exponent = int((n.bit_length() - 1) * math.log10(2))
+    while 10 ** (exponent + 1) <= n:
+        exponent += 1
+    while 10**exponent > n:
+        exponent -= 1
+    mantissa = n // 10 ** max(exponent - 2, 0)
+    return f"{mantissa // 100}.{mantissa % 100:02d}e+{exponent}"
 
 
 class _Counter:

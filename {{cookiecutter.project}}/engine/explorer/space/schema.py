@@ -42,7 +42,8 @@ def value_schema(param: Param) -> dict:
     return {"anyOf": forms, "description": param.doc or param.name, **default}
 
 
-DEPTH = Param("depth", "int", default=1, ge=1, doc="number of layers the block repeats (int, choice or range)")
+DEPTH = Param("depth", "int", default=1, ge=1, le=1000,
+              doc="number of layers the block repeats (int, choice or range), at most 1000")
 SHAPE_SCHEMA = {
     "anyOf": [
         {"type": "integer", "exclusiveMinimum": 0},

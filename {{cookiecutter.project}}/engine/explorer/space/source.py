@@ -18,6 +18,7 @@ from ..errors import Diagnostic
 MAX_BYTES = 1 << 20
 MAX_NODES = 50_000  # after alias expansion; a real search space has a few hundred
 CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str")}
+COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 Mark = tuple[int, int]  # 1-based line and column
 
@@ -84,6 +85,10 @@ class _Converter:
             first = self.loader.alias_marks[0] if self.loader.alias_marks else (1, 1)
             raise SourceError(first, f"the file expands to more than {MAX_NODES} nodes through YAML alias use",
                               "avoid deeply nested anchors/aliases (a 'billion laughs' file)")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in COLLECTION_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise SourceError(_mark(node), f"unsupported YAML tag '{tag}'",
+                              "search spaces are plain YAML; python objects and other tags are never constructed")
         if isinstance(node, yaml.MappingNode):
             out = LocDict(_mark(node))
             for key_node, value_node in node.value:

@@ -238,6 +238,9 @@ class Checker:
             if isinstance(name, str) and "/" in name:
                 self.error(("composites", name), f"composite name '{name}' must contain no '/'",
                            "'/' separates the parts of Optuna parameter names", key=True)
+            elif name in self.ops:
+                self.error(("composites", name), f"composite name '{name}' is also the name of an op",
+                           "rename the composite", key=True)
             if isinstance(composite, dict):
                 self.sequence(("composites", name, "sequence"), composite.get("sequence"), top=False)
         self.recursion(composites)
