@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, require_extra
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -261,20 +261,43 @@ def report(
 
 
 @app.command()
+def calibrate(
+    target: Annotated[str, typer.Option("--target", help="Where latency is predicted (host).")] = "host",
+    models: Annotated[int, typer.Option("--models", min=10, help="Models sampled and timed for the fit.")] = 400,
+    holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out models that score the fit.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the model sample.")] = 0,
+    space: Annotated[Optional[list[Path]], typer.Option("--space", help="Spaces to sample (default: the spec's).")]
+    = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Predictor file (default: "
+                                                   "results/latency-predictor-<target>.json).")] = None,
+    spec: SpecOption = None,
+) -> None:
+    """Fit the per-layer latency predictor on this machine; report its error on held-out models."""
+    from .evaluate.calibrate import run_calibrate
+
+    report = run_calibrate(target, space, models, seed, output, spec, holdout)
+    held = report["holdout"]
+    out.print(f"predictor: {report['out']}", markup=False)
+    out.print(f"held-out models within +-10 %: {100 * held['within_10pct']:.1f} % of {held['n']} "
+              f"(median APE {100 * held['median_ape']:.1f} %, p90 {100 * held['p90_ape']:.1f} %)", markup=False)
+
+
+@app.command()
 def dashboard(
     spec: SpecOption = None,
     space: Annotated[Optional[Path], typer.Option("--space", help="The space whose study to show.")] = None,
     storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL.")] = None,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 8080,
 ) -> None:
     """Open optuna-dashboard on the study's storage, on 127.0.0.1 only."""
     from .commands import resolve_runs
 
     run = resolve_runs(spec, [space] if space else None, None, None, storage, None)[0]
-    dashboard_module = __import__("explorer.errors", fromlist=["require_extra"]).require_extra(
-        "optuna_dashboard", "dashboard")
-    out.print(f"optuna-dashboard on http://127.0.0.1:{port} ({run.storage})", markup=False)
-    dashboard_module.run_server(run.storage, host="127.0.0.1", port=port)
+    from .search.storage import open_storage, shown
+
+    dashboard_module = require_extra("optuna_dashboard", "dashboard")
+    out.print(f"optuna-dashboard on http://127.0.0.1:{port} ({shown(run.storage)})", markup=False)
+    dashboard_module.run_server(open_storage(run.storage), host="127.0.0.1", port=port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
+    except OSError as exc:  # the user's file system or network: a path, a permission, a port in use
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"error: {exc.strerror or exc}{where}", markup=False)
+        return 2
     return code if isinstance(code, int) else 0
 
 

@@ -13,7 +13,8 @@ from rich.table import Table
 from .errors import UserError
 from .plugins import load_plugins
 from .search import Run, finished, load_study, make_run, run_search
-from .search.criteria import Criteria
+from .search.runner import load_inputs
+from .search.criteria import Criteria, direction
 from .search.report import pareto_rows, write_report
 from .search.results import write_results
 from .spec import load_spec
@@ -40,7 +41,7 @@ def _best(study: optuna.Study, run: Run) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "-"
-    best = max(values) if (first.direction or "") == "maximize" or first.metric in ("accuracy", "f1") else min(values)
+    best = max(values) if direction(first) == "maximize" else min(values)
     return f"{first.metric} {best:.4g}"
 
 
@@ -68,6 +69,7 @@ def run_search_command(spec_path, spaces, trials, timeout, storage, workers, out
     code = 0
     for run in resolve_runs(spec_path, spaces, trials, timeout, storage, workers):
         started = time.perf_counter()
+        inputs = load_inputs(run)  # a mistake ends the command here, before the progress bar
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       TextColumn("{task.fields[status]}"), console=err, transient=False) as progress:
             task = progress.add_task(run.space_path.stem, total=run.trials, status="")
@@ -80,7 +82,7 @@ def run_search_command(spec_path, spaces, trials, timeout, storage, workers, out
                                 status=f"best {_best(study, run)} | infeasible {pruned} | failed {failed}")
 
             try:
-                study = run_search(run, update)
+                study = run_search(run, update, inputs)
                 update(study)
             except KeyboardInterrupt:
                 code = 130

@@ -7,7 +7,6 @@ line and column the user wrote.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from pathlib import Path
@@ -16,25 +15,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import Diagnostic, UserError
-from .space.source import DiagnosticsError, load_yaml, locate
+from .space.source import DiagnosticsError, load_yaml, locate, real_path
+from .space.validate import did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def real_path(root: Any, loc: tuple) -> tuple:
-    """``loc`` without pydantic's union/branch tags: the keys that exist in the file, plus a
-    trailing missing key."""
-    node, path = root, []
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, dict) and part == loc[-1]:
-            path.append(part)
-    return tuple(path)
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
@@ -75,8 +59,7 @@ def diagnostics(exc: ValidationError, root: Any, file: str, model: type[BaseMode
         name = path[-1] if path else "file"
         if err["type"] == "extra_forbidden":
             keys = allowed_keys(model, path[:-1])
-            match = difflib.get_close_matches(str(name), keys, n=1, cutoff=0.6)
-            hint = f"did you mean '{match[0]}'?" if match else (f"allowed: {', '.join(keys)}" if keys else None)
+            hint = did_you_mean(name, keys) or (f"allowed: {', '.join(keys)}" if keys else None)
             line, col = locate(root, path, key=True)
             out.append(Diagnostic(file, line, col, f"unknown key '{name}'", hint))
         elif err["type"] == "missing":

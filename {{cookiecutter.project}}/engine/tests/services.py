@@ -57,4 +57,4 @@ def start_postgres(folder: Path):
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
-    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres", stop
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop  # the plain form users write

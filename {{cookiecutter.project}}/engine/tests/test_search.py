@@ -20,7 +20,7 @@ import torch
 
 from explorer.cli import main
 from explorer.search import Criteria, finished, hypervolume, pareto_mask
-from explorer.search.storage import GRACE_SECONDS
+from explorer.search.storage import GRACE_SECONDS, open_storage
 from explorer.spec import Spec, TrainSettings
 from explorer.train import train
 
@@ -61,8 +61,8 @@ def experiment(root: Path, *, trials=4, epochs=2, sampler="tpe", extra="", space
     return root
 
 
-def study_of(root: Path, storage: str | None = None) -> optuna.Study:
-    storage = storage or f"sqlite:///{root / 'results' / 'net' / 'optuna.db'}"
+def study_of(root: Path, url: str | None = None) -> optuna.Study:
+    storage = open_storage(url or f"sqlite:///{root / 'results' / 'net' / 'optuna.db'}")
     (name,) = optuna.get_all_study_names(storage)
     return optuna.load_study(study_name=name, storage=storage)
 
@@ -302,3 +302,38 @@ def test_dashboard_serves_the_study_on_loopback(tmp_path, monkeypatch):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_resumed_study_draws_new_candidates(tmp_path, monkeypatch):
+    root = experiment(tmp_path, trials=3, epochs=1, sampler="random")
+    monkeypatch.chdir(root)
+    assert main(["search"]) == 0
+    assert main(["search", "--trials", "6"]) == 0
+    trials = study_of(root).trials
+    assert len(trials) == 6
+    first, second = ([json.dumps(t.params, sort_keys=True) for t in trials[i:i + 3]] for i in (0, 3))
+    assert first != second  # the sampler is not replayed from the same seed
+
+
+@pytest.mark.parametrize("extra,line,fragment", [
+    ("  - {metric: acuracy, direction: maximize}", 8, "no estimator gives metric 'acuracy'"),
+    ("aggregation: nowhere.nothing", 8, "cannot load aggregation"),
+])
+def test_spec_mistakes_stop_before_the_first_trial(tmp_path, extra, line, fragment):
+    root = experiment(tmp_path, extra=extra)
+    if "aggregation" in extra:
+        (root / "params.yaml").write_text((root / "params.yaml").read_text() + "mode: single\n")
+    result = explorer("search", cwd=root)
+    assert result.returncode == 2 and fragment in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    if "metric" in extra:
+        assert f"params.yaml:{line}:" in result.stderr and "did you mean 'accuracy'" in result.stderr
+    assert not (root / "results" / "net" / "optuna.db").exists() or trial_states(
+        root / "results" / "net" / "optuna.db") == []
+
+
+def test_storage_passwords_are_never_printed(tmp_path):
+    root = experiment(tmp_path)
+    result = explorer("report", "--storage", "postgresql://alice:S3cretPW@127.0.0.1:1/db", cwd=root)
+    assert result.returncode == 2 and "S3cretPW" not in result.stderr + result.stdout
+    assert "cannot open storage postgresql://alice:***@127.0.0.1:1/db" in result.stderr

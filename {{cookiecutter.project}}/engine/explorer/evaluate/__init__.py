@@ -1,11 +1,12 @@
 """Estimators: the metrics a search optimises, from the Architecture (static) or by running it.
 
 Importing this package registers the built-ins, cheapest first: ``params``, ``macs``,
-``memory`` (static: Architecture only, no torch) and ``latency`` (measured on the host).
+``memory`` (static: Architecture only, no torch), ``latency`` (measured on the host) and
+``predicted_latency`` (static, from the predictor file ``explorer calibrate`` fits).
 """
 
 # Registration order is the report order within a cost class, so these are not sorted.
-from . import params, macs, memory, latency  # noqa: F401, I001  (registers the built-in estimators)
+from . import params, macs, memory, latency, predictor  # noqa: F401, I001  (registers the built-in estimators)
 from .estimator import (
     COSTS,
     DEFAULT_ESTIMATORS,

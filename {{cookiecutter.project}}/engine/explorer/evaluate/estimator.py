@@ -53,6 +53,9 @@ class Estimator(ABC):
     unit: ClassVar[str] = ""  # unit of the returned values, for people and reports
     direction: ClassVar[Direction] = "minimize"
     cost: ClassVar[Cost] = "static"
+    # Non-empty: a search runs this estimator only when a criterion names one of these values
+    # (for estimators that need setup first, e.g. the calibration file of predicted_latency).
+    requested_by: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def estimate(self, context: EstimateContext) -> dict[str, float]:

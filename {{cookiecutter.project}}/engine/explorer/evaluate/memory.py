@@ -117,7 +117,7 @@ def code_bytes(architecture: Architecture, table: OpTable = MEMORY) -> int:
     for layer in architecture.layers:
         kernels[layer.op] = table[layer].code_bytes
         function = activation_of(layer)
-        kernels[f"activation:{function}"] = ACTIVATION_CODE_BYTES[function]
+        kernels[f"activation:{function}"] = ACTIVATION_CODE_BYTES.get(function, 0)  # a plugin's own function: unknown size
     return sum(kernels.values())
 
 

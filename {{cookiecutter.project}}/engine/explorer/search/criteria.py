@@ -67,6 +67,7 @@ class Criteria:
         return [violation(c, values[c.metric]) for c in chosen]
 
     def aggregation(self) -> Callable[[dict[str, float], list[Criterion]], float] | None:
+        """The user's scalarisation function (single mode), loaded from its dotted path."""
         path = self.spec.aggregation
         if not path:
             return None
@@ -103,6 +104,13 @@ def pareto_mask(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
         dominated = np.all(losses <= losses[i], axis=1) & np.any(losses < losses[i], axis=1)
         keep[i] = not dominated.any()
     return keep
+
+
+def reference_point(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Just beyond the worst value of each objective (works for negative values too)."""
+    worst = np.array([points[:, i].max() if d == "minimize" else points[:, i].min() for i, d in enumerate(directions)])
+    margin = 0.1 * np.abs(worst) + 1e-9
+    return np.where(np.array(directions) == "minimize", worst + margin, worst - margin)
 
 
 def hypervolume(points: np.ndarray, directions: Sequence[str], reference: np.ndarray) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from ..evaluate import DEFAULT_ESTIMATORS, EstimateContext, EstimatorRegistry
+from ..errors import UserError
 from ..ops import DEFAULT_REGISTRY, Registry
 from ..preprocess import Pipeline, Shape, apply_to_dataset
 from ..space import SearchSpace, sample
@@ -56,9 +57,33 @@ class Objective:
         self.criteria = Criteria(self.spec)
         self.shape = data_shape(self.dataset) if self.space.preprocessing else None
         wanted = self.criteria.metrics()
-        self.static = [e.name for e in self.estimators.by_cost() if e.cost == "static"]
+        claimed = {v for e in self.estimators.by_cost() for v in e.requested_by}  # latency_predicted is not latency
+        self.static = [e.name for e in self.estimators.by_cost() if e.cost == "static"
+                       and (not e.requested_by or wanted & set(e.requested_by))]
         self.measured = [e.name for e in self.estimators.by_cost() if e.cost == "measured"
-                         and any(m.startswith(e.name) for m in wanted)]
+                         and any(m.startswith(e.name) and m not in claimed for m in wanted)]
+
+    def known_metrics(self, tries: int = 50) -> set[str] | None:
+        """The metrics a trial will produce, from one sampled candidate (None: none was feasible)."""
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(tries):
+            candidate = sample(self.space, study.ask(), self.registry, data=self.shape)
+            if candidate.status == "ok":
+                arch = candidate.architecture
+                cost = Pipeline.from_json(arch.preprocessing).cost(self.shape) if self.shape else None
+                context = EstimateContext(arch, pipeline=cost, registry=self.registry)
+                from ..evaluate import estimate_all
+
+                try:
+                    static = flatten(estimate_all(context, self.static, self.estimators))
+                except UserError:
+                    raise  # e.g. a predictor that was never calibrated: the user's to fix before any trial
+                except Exception:  # a candidate that breaks an estimator fails its own trial later
+                    continue
+                trained = ("accuracy", "f1") if self.dataset.task == "classification" else ("mse", "mae")
+                measured = ("latency_median", "latency_p90") if "latency" in self.estimators else ()
+                return {*static, "loss", "best_epoch", *trained, *measured}
+        return None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         try:
@@ -138,7 +163,7 @@ class Objective:
     def save(self, number: int, model: Any, states: list[dict]) -> None:
         import torch
 
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)  # results/<space>/checkpoints/<study>/
         torch.save({"state_dict": model.state_dict(), "pipeline_state": states}, self.checkpoints / f"{number}.pt")
 
 

@@ -107,7 +107,7 @@ def export_models(study: optuna.Study, spec: Spec, results: Path, dataset: Any) 
         shutil.rmtree(models)
     exported = []
     for t in top_trials(study, spec):
-        checkpoint = results / "checkpoints" / f"{t.number}.pt"
+        checkpoint = results / "checkpoints" / study.study_name / f"{t.number}.pt"
         if not checkpoint.is_file():
             continue
         arch = Architecture.from_json(t.user_attrs["architecture"])

@@ -22,11 +22,12 @@ from ..errors import Diagnostic, UserError
 from ..plugins import load_plugins
 from ..space import SearchSpace, load_space
 from ..space.source import load_yaml, locate
+from ..space.validate import did_you_mean
 from ..spec import Spec
-from .criteria import Criteria, hypervolume, pareto_mask
+from .criteria import Criteria, hypervolume, pareto_mask, reference_point
 from .objective import Objective, constraints_func
 from .samplers import make_sampler
-from .storage import check_workers, default_url, open_storage
+from .storage import check_workers, default_url, open_storage, shown
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -53,6 +54,10 @@ class Run:
 
     def study_name(self, space: SearchSpace) -> str:
         return f"{self.space_path.stem}-{space.hash[:8]}-{self.spec.fingerprint()}"
+
+    def checkpoints(self, space: SearchSpace) -> Path:
+        """Trained weights of each trial, per study: another study of the same space never mixes in."""
+        return self.results / "checkpoints" / self.study_name(space)
 
 
 def finished(study: optuna.Study) -> int:
@@ -85,14 +90,41 @@ def check_fit(space: SearchSpace, dataset: Any) -> None:
                                        f"({dataset.task}, {expected} outputs)", f"set output: {expected}")
 
 
+def _spec_error(run: Run, path: tuple, message: str, hint: str | None = None) -> UserError:
+    line, col = locate(load_yaml(run.spec_path), path) if run.spec_path.is_file() else (1, 1)
+    return UserError([Diagnostic(str(run.spec_path), line, col, message, hint)])
+
+
+def preflight(run: Run, space: SearchSpace, dataset: Any) -> None:
+    """Mistakes that would fail every trial end the command before the first one, in one located line."""
+    from ..space import space_size
+    from .objective import Objective
+
+    check_fit(space, dataset)
+    if dataset.stream and space.preprocessing is None:
+        raise _misfit(space, "sequence", f"dataset '{dataset.name}' is one continuous stream: the space needs a "
+                                         "preprocessing section", "add preprocessing: {window: {length: ...}}")
+    if run.spec.search.sampler == "grid" and space_size(space).continuous:
+        raise _spec_error(run, ("search", "sampler"), "sampler 'grid' needs a space without continuous ranges",
+                          "give float ranges a step, or use tpe / random")
+    criteria = Criteria(run.spec)
+    criteria.aggregation()  # a bad dotted path fails here, not in every trial
+    known = Objective(space, run.spec, dataset, run.checkpoints(space)).known_metrics()
+    for i, criterion in enumerate(run.spec.criteria):
+        if known is not None and criterion.metric not in known:
+            raise _spec_error(run, ("criteria", i, "metric"), f"no estimator gives metric '{criterion.metric}'",
+                              did_you_mean(criterion.metric, sorted(known)) or f"one of {', '.join(sorted(known))}")
+
+
 def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable], quiet: bool) -> optuna.Study:
     criteria = Criteria(run.spec)
     storage = open_storage(run.storage, run.workers)
-    sampler = make_sampler(run.spec.search.sampler, run.spec.search.seed + os.getpid() * int(run.workers > 1),
-                           constraints_func(criteria), run.trials)
-    study = optuna.create_study(study_name=run.study_name(space), storage=storage, sampler=sampler,
+    study = optuna.create_study(study_name=run.study_name(space), storage=storage,
                                 directions=criteria.directions(), load_if_exists=True)
-    objective = Objective(space, run.spec, dataset, run.results / "checkpoints")
+    # Seeded anew for each run from the trials already there: a resumed study draws new candidates.
+    seed = run.spec.search.seed + len(study.trials) + (os.getpid() if run.workers > 1 else 0)
+    study.sampler = make_sampler(run.spec.search.sampler, seed, constraints_func(criteria), run.trials)
+    objective = Objective(space, run.spec, dataset, run.checkpoints(space))
 
     def budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if finished(study) >= run.trials:
@@ -105,11 +137,16 @@ def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callab
     return study
 
 
-def _worker(run: Run, quiet: bool = True) -> None:
-    """A worker process: same study, same budget, no progress display."""
+def _share_cores(workers: int) -> None:
+    """Each worker process trains with its share of the cores (more threads than cores slow all)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _worker(run: Run, quiet: bool = True) -> None:
+    """A worker process: same study, same budget, no progress display."""
+    _share_cores(run.workers)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     load_plugins(run.spec_path if run.spec_path.is_file() else None)
     space = load_space(run.space_path)
@@ -130,8 +167,7 @@ def hv_stopper(run: Run) -> Callable | None:
             return
         points = np.array([t.values for t in done], dtype=float)
         dirs = criteria.directions()
-        worst = np.array([points[:, i].max() if d == "minimize" else points[:, i].min() for i, d in enumerate(dirs)])
-        reference = np.where(np.array(dirs) == "minimize", worst * 1.1 + 1e-12, worst * 0.9 - 1e-12)
+        reference = reference_point(points, dirs)
         before = hypervolume(points[:-patience][pareto_mask(points[:-patience], dirs)], dirs, reference)
         now = hypervolume(points[pareto_mask(points, dirs)], dirs, reference)
         if now <= before * (1 + run.spec.search.hv_threshold):
@@ -141,12 +177,20 @@ def hv_stopper(run: Run) -> Callable | None:
     return callback
 
 
-def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None) -> optuna.Study:
-    """Run (or resume) the study of one space; extra workers are separate processes on the same storage."""
+def load_inputs(run: Run) -> tuple[SearchSpace, Any]:
+    """The space and the dataset of a run, checked together before any trial (``preflight``)."""
     space = load_space(run.space_path)
     dataset = load_dataset(run.spec.dataset)
-    check_fit(space, dataset)
+    preflight(run, space, dataset)
+    return space, dataset
+
+
+def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None,
+               inputs: tuple[SearchSpace, Any] | None = None) -> optuna.Study:
+    """Run (or resume) the study of one space; extra workers are separate processes on the same storage."""
+    space, dataset = inputs or load_inputs(run)
     run.results.mkdir(parents=True, exist_ok=True)
+    _share_cores(run.workers)
     context = multiprocessing.get_context("spawn")
     helpers = [context.Process(target=_worker, args=(run,)) for _ in range(run.workers - 1)]
     for process in helpers:
@@ -166,7 +210,7 @@ def load_study(run: Run) -> tuple[optuna.Study, SearchSpace]:
     try:
         return optuna.load_study(study_name=run.study_name(space), storage=storage), space
     except KeyError:
-        raise UserError(f"no study for {run.space_path} in {run.storage}", hint="run `explorer search` first") from None
+        raise UserError(f"no study for {run.space_path} in {shown(run.storage)}", hint="run `explorer search` first") from None
 
 
 def make_run(spec: Spec, spec_path: Path, space: Path, trials: int | None, timeout: float | None,

@@ -192,3 +192,19 @@ def locate(root: Any, path: tuple, *, key: bool = False) -> Mark:
         else:
             break
     return mark
+
+
+def real_path(root: Any, loc: tuple) -> tuple:
+    """``loc`` without pydantic's union/branch tags: the keys that exist in the file, plus a
+    trailing missing key."""
+    node, path = root, []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and part == loc[-1]:
+            path.append(part)
+    return tuple(path)

@@ -20,7 +20,7 @@ from ..ops.registry import DEFAULT_REGISTRY, Param, Registry, Tensor
 from ..preprocess.steps import ENABLED, STEPS
 from . import legacy, schema
 from .model import Block, PreprocessSpace, SearchSpace
-from .source import DiagnosticsError, LocDict, LocList, load_yaml, locate
+from .source import DiagnosticsError, LocDict, LocList, load_yaml, locate, real_path
 from .values import Fixed, parse_value
 
 SIZE_KEYS = ("width", "out_channels", "hidden_size")
@@ -68,20 +68,6 @@ class Checker:
             for err in exc.errors():
                 self.pydantic_error(err)
 
-    def real_path(self, loc: tuple) -> tuple:
-        """``loc`` without pydantic's union/branch tags: only the keys that exist in the file."""
-        node, path = self.root, []
-        for part in loc:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-                path.append(part)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                node = node[part]
-                path.append(part)
-            elif isinstance(node, dict) and part not in node and part == loc[-1]:
-                path.append(part)  # a missing key: keep its name for the message
-        return tuple(path)
-
     def keys_allowed_at(self, path: tuple) -> tuple[list[str], str]:
         """The keys a mapping at ``path`` may hold, and what such a mapping is called."""
         if not path:
@@ -103,7 +89,7 @@ class Checker:
         return [], "mapping"
 
     def pydantic_error(self, err: dict) -> None:
-        path = self.real_path(err["loc"])
+        path = real_path(self.root, err["loc"])
         kind = err["type"]
         name = path[-1] if path else "file"
         value = err.get("input")
