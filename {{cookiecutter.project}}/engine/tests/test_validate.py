@@ -116,3 +116,11 @@ def test_load_space_raises_user_error_with_all_errors(write_space):
     with pytest.raises(UserError) as info:
         load_space(write_space("input: x\noutput: y\nsequence: []\n"))
     assert len(info.value.diagnostics) == 3
+
+
+def test_huge_sizes_print_without_float_or_str_limits():
+    from explorer.space import Size
+
+    assert str(Size(2**20000, False)) == "3.98e+6020 architectures"
+    assert str(Size(10**15 - 1, True)) == "continuous (999,999,999,999,999 discrete combinations)"
+    assert str(Size(10**15, False)) == "1.00e+15 architectures"

@@ -404,7 +404,11 @@ class Checker:
             self.error(("preprocessing", "order"), "'order' must be a non-empty list of step lists",
                        f"e.g. order: [[{', '.join(declared)}]]")
             return
+        seen_orders: list[list] = []
         for i, order in enumerate(orders):
+            if order in seen_orders:
+                self.error(("preprocessing", "order", i), f"order {list(order)} is listed twice", "remove one")
+            seen_orders.append(order)
             if sorted(map(str, order)) != sorted(declared):
                 self.error(("preprocessing", "order", i), f"order {list(order)} must list each declared step "
                                                           f"once: {', '.join(declared)}")
