@@ -16,7 +16,7 @@ from .search import Run, finished, load_study, make_run, run_search
 from .search.runner import load_inputs
 from .search.criteria import Criteria, direction
 from .search.report import pareto_rows, write_report
-from .search.results import write_results
+from .search.results import update_headline, write_results
 from .spec import load_spec
 
 
@@ -59,6 +59,7 @@ def finish(run: Run, study: optuna.Study, out: Console) -> None:
     from .data import load_dataset
 
     figures = write_results(study, run.spec, run.results, load_dataset(run.spec.dataset))
+    update_headline(run.results.parent, run.space_path.stem, figures)
     report = write_report(study, run.spec, run.results, figures, str(run.space_path))
     out.print(pareto_table(study, run))
     out.print(f"results: {run.results}  report: {report}", markup=False)

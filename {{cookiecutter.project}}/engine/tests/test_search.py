@@ -100,6 +100,8 @@ def test_search_writes_results_and_a_rerun_adds_nothing(tmp_path, monkeypatch, c
     assert 1 <= len(pareto) <= 4 and set(pareto["number"]) <= set(trials["number"])
     figures = json.loads((results / "metrics.json").read_text())
     assert figures["trials_complete"] == 4 and 0 <= figures["best_accuracy"] <= 1
+    headline = json.loads((root / "results" / "metrics.json").read_text())  # what DVC tracks
+    assert headline["net"]["best_accuracy"] == figures["best_accuracy"]
     model = results / "models" / str(figures["models"][0])
     assert {"model.pt", "architecture.json", "preprocessing.json", "metrics.json"} <= {p.name for p in model.iterdir()}
     assert "test" in json.loads((model / "metrics.json").read_text())

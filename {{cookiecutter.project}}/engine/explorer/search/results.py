@@ -140,3 +140,12 @@ def write_results(study: optuna.Study, spec: Spec, results: Path, dataset: Any) 
     figures["models"] = exported
     (results / "metrics.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     return figures
+
+
+def update_headline(results_root: Path, space: str, figures: dict[str, Any]) -> Path:
+    """``results/metrics.json``: every space's headline figures, the file DVC tracks as metrics."""
+    path = results_root / "metrics.json"
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current[space] = {k: v for k, v in figures.items() if k != "models"}
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    return path
