@@ -79,6 +79,20 @@ def trial_states(db: Path) -> list[str]:
         return []
 
 
+def search_until_mid_trial(root: Path, completed: int) -> subprocess.Popen:
+    """A real ``explorer search`` process, returned once ``completed`` trials are done and one runs."""
+    process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "search"], cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    db, deadline = root / "results" / "net" / "optuna.db", time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        states = trial_states(db)
+        if states.count("COMPLETE") >= completed and "RUNNING" in states:
+            break
+    assert process.poll() is None, "the search ended before it could be interrupted"
+    return process
+
+
 def explorer(*args, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "explorer.cli", *args], cwd=cwd, capture_output=True, text=True,
                           **kwargs)
@@ -168,15 +182,7 @@ def test_a_crashing_candidate_fails_its_trial_only(tmp_path):
 @pytest.mark.slow
 def test_kill_9_then_rerun_resumes_without_losing_or_doubling_trials(tmp_path):
     root = experiment(tmp_path, trials=6, epochs=40, sampler="random")
-    process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "search"], cwd=root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = root / "results" / "net" / "optuna.db"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        time.sleep(0.5)
-        if trial_states(db).count("COMPLETE") >= 2 and "RUNNING" in trial_states(db):
-            break
-    assert process.poll() is None, "the search ended before it could be killed"
+    process = search_until_mid_trial(root, completed=2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed = [t.number for t in study_of(root).trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -264,14 +270,8 @@ def test_hypervolume_patience_stops_the_study(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ctrl_c_marks_the_running_trial_and_writes_results(tmp_path):
     root = experiment(tmp_path, trials=6, epochs=40, sampler="random")
-    process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "search"], cwd=root, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = search_until_mid_trial(root, completed=1)
     db = root / "results" / "net" / "optuna.db"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        time.sleep(0.5)
-        if trial_states(db).count("COMPLETE") >= 1 and "RUNNING" in trial_states(db):
-            break
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
