@@ -7,8 +7,10 @@ failed by Optuna's heartbeat and retried with the same parameters).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -116,11 +118,17 @@ def preflight(run: Run, space: SearchSpace, dataset: Any) -> None:
                               did_you_mean(criterion.metric, sorted(known)) or f"one of {', '.join(sorted(known))}")
 
 
+def open_study(run: Run, space: SearchSpace) -> optuna.Study:
+    """Create (or load) the run's study; the first process does it before any worker starts, so
+    workers never race to create the tables or the study."""
+    storage = open_storage(run.storage, run.workers)
+    return optuna.create_study(study_name=run.study_name(space), storage=storage,
+                               directions=Criteria(run.spec).directions(), load_if_exists=True)
+
+
 def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable], quiet: bool) -> optuna.Study:
     criteria = Criteria(run.spec)
-    storage = open_storage(run.storage, run.workers)
-    study = optuna.create_study(study_name=run.study_name(space), storage=storage,
-                                directions=criteria.directions(), load_if_exists=True)
+    study = open_study(run, space)
     # Seeded anew for each run from the trials already there: a resumed study draws new candidates.
     seed = run.spec.search.seed + len(study.trials) + (os.getpid() if run.workers > 1 else 0)
     study.sampler = make_sampler(run.spec.search.sampler, seed, constraints_func(criteria), run.trials)
@@ -144,13 +152,24 @@ def _share_cores(workers: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
-def _worker(run: Run, quiet: bool = True) -> None:
+READY_SECONDS = 300
+
+
+def _start_together(barrier: Any) -> None:
+    """Wait until every worker has loaded its data, so all start trials at once (a worker that
+    died on the way breaks the barrier and the others go on without it)."""
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=READY_SECONDS)
+
+
+def _worker(run: Run, barrier: Any, quiet: bool = True) -> None:
     """A worker process: same study, same budget, no progress display."""
     _share_cores(run.workers)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     load_plugins(run.spec_path if run.spec_path.is_file() else None)
     space = load_space(run.space_path)
     dataset = load_dataset(run.spec.dataset)
+    _start_together(barrier)
     _optimize(run, space, dataset, [], quiet)
 
 
@@ -192,11 +211,15 @@ def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None,
     run.results.mkdir(parents=True, exist_ok=True)
     _share_cores(run.workers)
     context = multiprocessing.get_context("spawn")
-    helpers = [context.Process(target=_worker, args=(run,)) for _ in range(run.workers - 1)]
+    open_study(run, space)
+    barrier = context.Barrier(run.workers)
+    helpers = [context.Process(target=_worker, args=(run, barrier)) for _ in range(run.workers - 1)]
     for process in helpers:
         process.start()
     callbacks = [c for c in (hv_stopper(run), (lambda s, t: progress(s)) if progress else None) if c]
     try:
+        if helpers:
+            _start_together(barrier)
         study = _optimize(run, space, dataset, callbacks, quiet=False)
     finally:
         for process in helpers:
