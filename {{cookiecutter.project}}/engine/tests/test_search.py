@@ -279,6 +279,9 @@ def test_ctrl_c_marks_the_running_trial_and_writes_results(tmp_path):
     states = trial_states(db)
     assert "RUNNING" not in states and "FAIL" in states
     assert (root / "results" / "net" / "trials.csv").is_file()
+    interrupted = [t for t in study_of(root).trials if t.state == optuna.trial.TrialState.FAIL]
+    assert interrupted[0].user_attrs["reason"] == "interrupted by the user"
+    assert finished(study_of(root)) == states.count("COMPLETE") + states.count("PRUNED")  # a rerun replaces it
 
 
 def test_dashboard_serves_the_study_on_loopback(tmp_path, monkeypatch):

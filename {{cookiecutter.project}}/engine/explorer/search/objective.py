@@ -24,6 +24,7 @@ from ..train import TrainingDiverged, train
 from .criteria import Criteria
 
 REASON = "reason"
+INTERRUPTED = "interrupted by the user"
 
 
 def data_shape(dataset: Any) -> Shape:
@@ -89,6 +90,9 @@ class Objective:
         try:
             return self.evaluate(trial)
         except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(REASON, INTERRUPTED)  # not the candidate's fault: a rerun replaces it
             raise
         except Exception as exc:  # the candidate's fault: this trial fails with its reason, the study goes on
             if REASON not in trial.user_attrs:

@@ -27,7 +27,7 @@ from ..space.source import load_yaml, locate
 from ..space.validate import did_you_mean
 from ..spec import Spec
 from .criteria import Criteria, hypervolume, pareto_mask, reference_point
-from .objective import Objective, constraints_func
+from .objective import INTERRUPTED, REASON, Objective, constraints_func
 from .samplers import make_sampler
 from .storage import check_workers, default_url, open_storage, shown
 
@@ -63,10 +63,12 @@ class Run:
 
 
 def finished(study: optuna.Study) -> int:
-    """Finished trials, a failed trial that was retried counted once (by its retry)."""
+    """Finished trials: a failed trial that was retried counts once (by its retry), and a trial the
+    user interrupted does not count (a rerun replaces it)."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
-    return sum(t.state in FINISHED and not (t.state == TrialState.FAIL and t.number in retried) for t in trials)
+    return sum(t.state in FINISHED and not (t.state == TrialState.FAIL and (
+        t.number in retried or t.user_attrs.get(REASON) == INTERRUPTED)) for t in trials)
 
 
 def _misfit(space: SearchSpace, key: str, message: str, hint: str) -> UserError:
