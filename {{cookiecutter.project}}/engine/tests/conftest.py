@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import atexit
+import shutil
 import tempfile
 
 import optuna
@@ -14,7 +16,9 @@ SPACES = HERE / "spaces"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Hypothesis keeps caches in ./.hypothesis; inside engine/ they would be baked into experiment repos.
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="explorer-hypothesis-"))
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="explorer-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

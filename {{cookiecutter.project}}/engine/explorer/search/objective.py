@@ -14,14 +14,14 @@ from typing import Any
 
 import optuna
 
-from ..evaluate import DEFAULT_ESTIMATORS, EstimateContext, EstimatorRegistry
+from ..evaluate import DEFAULT_ESTIMATORS, EstimateContext, EstimatorRegistry, estimate_all
 from ..errors import UserError
 from ..ops import DEFAULT_REGISTRY, Registry
 from ..preprocess import Pipeline, Shape, apply_to_dataset
 from ..space import SearchSpace, sample
 from ..spec import Spec
 from ..train import TrainingDiverged, train
-from .criteria import Criteria
+from .criteria import Criteria, direction
 
 REASON = "reason"
 INTERRUPTED = "interrupted by the user"
@@ -70,13 +70,8 @@ class Objective:
         for _ in range(tries):
             candidate = sample(self.space, study.ask(), self.registry, data=self.shape)
             if candidate.status == "ok":
-                arch = candidate.architecture
-                cost = Pipeline.from_json(arch.preprocessing).cost(self.shape) if self.shape else None
-                context = EstimateContext(arch, pipeline=cost, registry=self.registry)
-                from ..evaluate import estimate_all
-
                 try:
-                    static = flatten(estimate_all(context, self.static, self.estimators))
+                    static = self.static_values(candidate.architecture)[1]
                 except UserError:
                     raise  # e.g. a predictor that was never calibrated: the user's to fix before any trial
                 except Exception:  # a candidate that breaks an estimator fails its own trial later
@@ -85,6 +80,12 @@ class Objective:
                 measured = ("latency_median", "latency_p90") if "latency" in self.estimators else ()
                 return {*static, "loss", "best_epoch", *trained, *measured}
         return None
+
+    def static_values(self, arch: Any) -> tuple[EstimateContext, dict[str, float]]:
+        """The estimate context of ``arch`` (pipeline cost included) and its static estimator values."""
+        cost = Pipeline.from_json(arch.preprocessing).cost(self.shape) if self.shape else None
+        context = EstimateContext(arch, pipeline=cost, registry=self.registry)
+        return context, flatten(estimate_all(context, self.static, self.estimators))
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         try:
@@ -118,16 +119,12 @@ class Objective:
         arch = candidate.architecture
         trial.set_user_attr("architecture", arch.to_json())
         pipeline = Pipeline.from_json(arch.preprocessing)
-        cost = pipeline.cost(self.shape) if self.shape else None
-        context = EstimateContext(arch, pipeline=cost, registry=self.registry)
-        from ..evaluate import estimate_all
-
-        values = flatten(estimate_all(context, self.static, self.estimators))
+        context, values = self.static_values(arch)
         lap("static")
         self.record(trial, values)
         violated = self.criteria.first_violation(values)
         if violated is not None:
-            self.reject(trial, f"hard constraint {violated.metric} {'<=' if violated.direction != 'maximize' else '>='} "
+            self.reject(trial, f"hard constraint {violated.metric} {'>=' if direction(violated) == 'maximize' else '<='} "
                                f"{violated.limit:g} violated: {values[violated.metric]:g}", values)
         data, states = apply_to_dataset(pipeline, self.dataset) if pipeline.steps else (self.dataset, [])
         lap("preprocess")

@@ -128,7 +128,7 @@ def open_study(run: Run, space: SearchSpace) -> optuna.Study:
                                directions=Criteria(run.spec).directions(), load_if_exists=True)
 
 
-def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable], quiet: bool) -> optuna.Study:
+def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callable]) -> optuna.Study:
     criteria = Criteria(run.spec)
     study = open_study(run, space)
     # Seeded anew for each run from the trials already there: a resumed study draws new candidates.
@@ -164,7 +164,7 @@ def _start_together(barrier: Any) -> None:
         barrier.wait(timeout=READY_SECONDS)
 
 
-def _worker(run: Run, barrier: Any, quiet: bool = True) -> None:
+def _worker(run: Run, barrier: Any) -> None:
     """A worker process: same study, same budget, no progress display."""
     _share_cores(run.workers)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -172,7 +172,7 @@ def _worker(run: Run, barrier: Any, quiet: bool = True) -> None:
     space = load_space(run.space_path)
     dataset = load_dataset(run.spec.dataset)
     _start_together(barrier)
-    _optimize(run, space, dataset, [], quiet)
+    _optimize(run, space, dataset, [])
 
 
 def hv_stopper(run: Run) -> Callable | None:
@@ -222,7 +222,7 @@ def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None,
     try:
         if helpers:
             _start_together(barrier)
-        study = _optimize(run, space, dataset, callbacks, quiet=False)
+        study = _optimize(run, space, dataset, callbacks)
     finally:
         for process in helpers:
             process.join()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..ops.registry import DEFAULT_REGISTRY, Infeasible, Registry, Tensor
 from ..preprocess.pipeline import Pipeline
-from ..preprocess.steps import Shape
+from ..preprocess.steps import STEPS, Shape
 from .architecture import Architecture, Layer
 from .model import Block, PreprocessSpace, SearchSpace
 from .values import TrialLike
@@ -148,8 +148,6 @@ def sample_pipeline(space: PreprocessSpace, trial: TrialLike) -> Pipeline:
     if len(space.orders) > 1:
         labels = [">".join(o) for o in space.orders]
         order = space.orders[labels.index(trial.suggest_categorical("preprocess/order", labels))]
-    from ..preprocess.steps import STEPS
-
     return Pipeline(tuple((name, STEPS[name].with_defaults(chosen[name])) for name in order if name in chosen))
 
 
