@@ -9,7 +9,8 @@ TORCH_VERSION ?= 2.13.0
 # Empty: pip's configured index (a local CPU wheel here). Elsewhere: https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 # Debian packages the tests need; installed with apt-get only when running as root and missing.
-DEBIAN_PACKAGES ?= git postgresql
+DEBIAN_PACKAGES ?= git postgresql openssh-server openssh-client docker.io debootstrap qemu-user qemu-system-arm \
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi libnewlib-arm-none-eabi ghdl systemd udev
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS='-m "not slow"'`.
 PYTEST_ARGS ?=
 
@@ -22,7 +23,7 @@ install: debian-packages $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt $(ENGINE)/pyproject.toml | debian-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install --quiet -e "$(ENGINE)[test,postgres,dashboard]" -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -e "$(ENGINE)[test,postgres,dashboard,pico,fpga]" -r requirements-dev.txt
 	touch $@
 
 debian-packages:

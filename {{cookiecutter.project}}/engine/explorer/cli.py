@@ -40,6 +40,10 @@ def _plugins(spec: Path | None) -> None:
     load_plugins(spec or find_spec())
 
 
+TargetOption = Annotated[Optional[str], typer.Option(
+    "--target", help="host, rpi, pico or fpga (explorer targets lists them).")]
+
+
 class Format(str, Enum):
     text = "text"
     github = "github"
@@ -62,16 +66,27 @@ def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Search space YAML files.")],
     format: Annotated[Format, typer.Option("--format", help="text, github (annotations) or json.")] = Format.text,
+    target: TargetOption = None,
     spec: SpecOption = None,
 ) -> None:
     """Check search spaces: every mistake as FILE:LINE:COL with a hint; exit 2 on errors."""
     from .space import check_file, space_size
 
     _plugins(spec)
+    if target is not None:
+        from .targets import get_target
+
+        get_target(target)  # an unknown target is one line before any file is read
     failed = False
     records = []
     for file in files:
         space, diagnostics = check_file(file)
+        if space is not None and target is not None:
+            from .targets.commands import target_diagnostics
+
+            diagnostics = diagnostics + target_diagnostics(file, space, target)
+            if any(d.severity == "error" for d in diagnostics):
+                space = None
         failed |= space is None
         summary = None
         if space is not None:
@@ -105,6 +120,7 @@ def sample(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset for pre-processing spaces "
                                                    "(default: the spec's).")] = None,
+    target: TargetOption = None,
     spec: SpecOption = None,
 ) -> None:
     """Draw candidates through the search's own path (Optuna trial, random sampler) and build each."""
@@ -113,6 +129,17 @@ def sample(
 
     _plugins(spec)
     space = load_space(file)
+    reflection = None
+    if target is not None:
+        from .targets import get_target
+        from .targets.restrict import restrict
+
+        reflection = get_target(target).reflection
+        space, findings = restrict(space, reflection)
+        if any(f.fatal for f in findings):
+            raise UserError(f"{file}: target {target} cannot run this space: "
+                            + next(f.message for f in findings if f.fatal),
+                            hint=f"explorer validate --target {target} {file}")
     for w in space.warnings:
         err.print(str(w), markup=False)
     shape = None
@@ -127,7 +154,7 @@ def sample(
             shape = data_shape(data)
         except ValueError as exc:
             raise UserError(str(exc), hint="pre-processing works on [C, L] series and streams") from None
-    results = draw(space, trials, seed, shape)
+    results = draw(space, trials, seed, shape, reflection)
     if as_json:
         for r in results:
             out.print(json.dumps(r), markup=False)
@@ -181,8 +208,15 @@ def ops(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable o
 
 @app.command()
 def schema(for_spec: Annotated[bool, typer.Option("--spec", help="The experiment spec's (params.yaml) schema.")]
-           = False) -> None:
-    """Print the JSON Schema of search space files (or of params.yaml) for editors and check-jsonschema."""
+           = False,
+           inventory: Annotated[bool, typer.Option("--inventory", help="The board inventory's schema.")] = False
+           ) -> None:
+    """Print the JSON Schema of search space files (or of params.yaml / boards.yaml) for editors and check-jsonschema."""
+    if inventory:
+        from .boards import Inventory
+
+        out.print(json.dumps(Inventory.model_json_schema(), indent=2), markup=False)
+        return
     if for_spec:
         from .spec import spec_schema
 
@@ -298,6 +332,99 @@ def dashboard(
     dashboard_module = require_extra("optuna_dashboard", "dashboard")
     out.print(f"optuna-dashboard on http://127.0.0.1:{port} ({shown(run.storage)})", markup=False)
     dashboard_module.run_server(open_storage(run.storage), host="127.0.0.1", port=port)
+
+
+@app.command()
+def targets(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the targets with their reflection: ops, dtypes, memory and flash limits."""
+    from .targets.commands import targets_table
+
+    rows = targets_table()
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    table = Table(title="targets")
+    for col in ("target", "artifacts", "toolchain", "ops", "dtypes", "limits", "description"):
+        table.add_column(col)
+    for r in rows:
+        ref = r["reflection"]
+        ops_text = "all" if ref["ops"] is None else ", ".join(ref["ops"])
+        limits = " ".join(f"{k.split('_')[0]} {v:,} B" for k, v in ref.items()
+                          if k in ("sram_bytes", "flash_bytes") and v) or "-"
+        table.add_row(r["name"], ", ".join(r["artifacts"]), r["toolchain"] or "-", ops_text,
+                      ", ".join(ref["dtypes"]), limits, r["description"])
+    out.print(table)
+
+
+ModelDirArgument = Annotated[Path, typer.Argument(help="An exported model folder (results/<space>/models/<trial>).")]
+ArtifactArgument = Annotated[Path, typer.Argument(help="An artifact folder written by explorer export.")]
+
+
+@app.command()
+def export(
+    model_dir: ModelDirArgument,
+    target: Annotated[str, typer.Option("--target", help="host, rpi, pico or fpga.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Artifact folder to write (replaced).")],
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Board variant, e.g. rp2040 or rp2350.")] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 or int8 where the target offers both.")]
+    = None,
+) -> None:
+    """Turn a model folder into a target artifact with manifest.json (file hashes, model, target)."""
+    from .targets import export as export_model
+
+    options = {k: v for k, v in {"variant": variant, "dtype": dtype}.items() if v is not None}
+    found = export_model(target, model_dir, output, options)
+    out.print(f"{output}: {target} artifact, {len(found['files'])} files "
+              f"({found['model']['summary']})", markup=False)
+
+
+@app.command("build")
+def build_artifact(
+    artifact: ArtifactArgument,
+    target: TargetOption = None,
+    toolchain: Annotated[str, typer.Option("--toolchain", help="auto (docker when a daemon answers), docker or "
+                                           "native.")] = "auto",
+) -> None:
+    """Compile an artifact with its pinned toolchain, in Docker or natively (the same result)."""
+    from .targets import build
+    from .targets.commands import check_target
+
+    check_target(artifact, target)
+    found = build(artifact, toolchain)
+    facts = {k: v for k, v in found["build"].items() if not isinstance(v, (dict, list))}
+    out.print(f"{artifact}: built " + ", ".join(f"{k} {v}" for k, v in facts.items()), markup=False)
+
+
+@app.command()
+def bench(
+    artifact: ArtifactArgument,
+    target: TargetOption = None,
+    board: Annotated[Optional[str], typer.Option("--board", help="Board name in the inventory (default: the "
+                                                 "target's local runner or simulator).")] = None,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Board inventory (default: "
+                                                      "boards.yaml).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the metrics JSON here.")]
+    = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per input (the median counts).")] = 5,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a board may stay silent.")] = 60.0,
+) -> None:
+    """Measure a built artifact on a board: latency, accuracy on the exported inputs, agreement with PyTorch."""
+    from .targets import BoardError
+    from .targets import bench as bench_artifact
+    from .targets.commands import check_target, resolve_board
+
+    found = check_target(artifact, target)
+    chosen = resolve_board(board, inventory, found["target"])
+    try:
+        metrics = bench_artifact(artifact, chosen, {"repeats": repeats, "timeout": timeout})
+    except BoardError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+    out.print(text, markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:

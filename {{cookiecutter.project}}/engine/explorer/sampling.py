@@ -9,8 +9,9 @@ from .preprocess import Shape
 from .space import SearchSpace, sample
 
 
-def draw(space: SearchSpace, trials: int, seed: int, data: Shape | None = None) -> list[dict]:
-    """``trials`` candidates from a seeded random sampler; each built, never raising for a bad candidate."""
+def draw(space: SearchSpace, trials: int, seed: int, data: Shape | None = None, reflection=None) -> list[dict]:
+    """``trials`` candidates from a seeded random sampler; each built, never raising for a bad candidate.
+    With a target's ``reflection``, a candidate it cannot run is infeasible with the reason."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     results = []
@@ -19,7 +20,10 @@ def draw(space: SearchSpace, trials: int, seed: int, data: Shape | None = None) 
         cand = sample(space, trial, data=data)
         record = {"trial": trial.number, "status": cand.status, "reason": cand.reason, "params": trial.params,
                   "input_shape": None, "output_shape": None, "n_params": None, "architecture": None}
-        if cand.architecture is not None:
+        problems = reflection.problems(cand.architecture) if reflection and cand.architecture else []
+        if problems:
+            record.update(status="infeasible", reason=f"target cannot run it: {problems[0]}")
+        elif cand.architecture is not None:
             arch = cand.architecture
             try:
                 model = build(arch)

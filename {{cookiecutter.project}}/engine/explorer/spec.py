@@ -34,6 +34,8 @@ class SearchSettings(BaseModel):
     hv_patience: Optional[int] = Field(None, ge=1, description="stop when the hypervolume has not improved "
                                                                 "for this many trials (off by default)")
     hv_threshold: float = Field(1e-3, ge=0, description="relative hypervolume improvement that counts")
+    target: Optional[Literal["host", "rpi", "pico", "fpga"]] = Field(
+        None, description="sample only what this target runs (its reflection: ops, parameter values)")
 
 
 class TrainSettings(BaseModel):

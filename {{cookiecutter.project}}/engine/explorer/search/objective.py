@@ -63,6 +63,11 @@ class Objective:
                        and (not e.requested_by or wanted & set(e.requested_by))]
         self.measured = [e.name for e in self.estimators.by_cost() if e.cost == "measured"
                          and any(m.startswith(e.name) and m not in claimed for m in wanted)]
+        self.reflection = None
+        if self.spec.search.target is not None:
+            from ..targets import get_target
+
+            self.reflection = get_target(self.spec.search.target).reflection
 
     def known_metrics(self, tries: int = 50) -> set[str] | None:
         """The metrics a trial will produce, from one sampled candidate (None: none was feasible)."""
@@ -117,6 +122,9 @@ class Objective:
         if candidate.status != "ok":
             self.reject(trial, f"infeasible: {candidate.reason}")
         arch = candidate.architecture
+        problems = self.reflection.problems(arch) if self.reflection else []
+        if problems:
+            self.reject(trial, f"infeasible: target {self.spec.search.target} cannot run it: {problems[0]}")
         trial.set_user_attr("architecture", arch.to_json())
         pipeline = Pipeline.from_json(arch.preprocessing)
         context, values = self.static_values(arch)

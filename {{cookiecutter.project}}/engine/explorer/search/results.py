@@ -94,12 +94,14 @@ def headline(study: optuna.Study, spec: Spec) -> dict[str, Any]:
 
 
 def export_models(study: optuna.Study, spec: Spec, results: Path, dataset: Any) -> list[int]:
-    """``models/<trial>/``: weights, ``architecture.json``, pre-processing state, ``metrics.json`` with test metrics."""
+    """``models/<trial>/``: weights, ``architecture.json``, pre-processing state, test samples with
+PyTorch's outputs (what a target exports and checks against), ``metrics.json`` with test metrics."""
     import torch
 
     from ..build import build
     from ..preprocess import Pipeline, apply_to_dataset
     from ..space import Architecture
+    from ..targets.model import DEFAULT_SAMPLES, write_model_dir
     from ..train import metrics
 
     models = results / "models"
@@ -116,12 +118,9 @@ def export_models(study: optuna.Study, spec: Spec, results: Path, dataset: Any) 
         model.load_state_dict(saved["state_dict"])
         pipeline = Pipeline.from_json(arch.preprocessing)
         data = apply_to_dataset(pipeline, dataset)[0] if pipeline.steps else dataset
-        folder = models / str(t.number)
-        folder.mkdir(parents=True)
-        torch.save(model.state_dict(), folder / "model.pt")
-        (folder / "architecture.json").write_text(json.dumps(arch.to_json(), indent=2, sort_keys=True) + "\n")
-        (folder / "preprocessing.json").write_text(json.dumps(
-            {"steps": arch.preprocessing, "state": saved["pipeline_state"]}, indent=2, sort_keys=True) + "\n")
+        folder = write_model_dir(models / str(t.number), arch, model, data.test.x[:DEFAULT_SAMPLES],
+                                 data.test.y[:DEFAULT_SAMPLES], data.task,
+                                 {"steps": arch.preprocessing, "state": saved["pipeline_state"]})
         record = {"trial": t.number, "validation": t.user_attrs["metrics"],
                   "test": metrics(model, data.test, data.task)}
         (folder / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -169,7 +169,7 @@ def _worker(run: Run, barrier: Any) -> None:
     _share_cores(run.workers)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     load_plugins(run.spec_path if run.spec_path.is_file() else None)
-    space = load_space(run.space_path)
+    space = space_for(run)
     dataset = load_dataset(run.spec.dataset)
     _start_together(barrier)
     _optimize(run, space, dataset, [])
@@ -198,9 +198,26 @@ def hv_stopper(run: Run) -> Callable | None:
     return callback
 
 
+def space_for(run: Run) -> SearchSpace:
+    """The run's space, restricted to what ``search.target`` runs when the spec names one."""
+    space = load_space(run.space_path)
+    target = run.spec.search.target
+    if target is None:
+        return space
+    from ..targets import get_target
+    from ..targets.restrict import restrict
+
+    space, findings = restrict(space, get_target(target).reflection)
+    fatal = [f for f in findings if f.fatal]
+    if fatal:
+        raise UserError(f"{run.space_path}: target {target} cannot run this space: {fatal[0].message}",
+                        hint=f"explorer validate --target {target} {run.space_path}")
+    return space
+
+
 def load_inputs(run: Run) -> tuple[SearchSpace, Any]:
     """The space and the dataset of a run, checked together before any trial (``preflight``)."""
-    space = load_space(run.space_path)
+    space = space_for(run)
     dataset = load_dataset(run.spec.dataset)
     preflight(run, space, dataset)
     return space, dataset
@@ -230,7 +247,7 @@ def run_search(run: Run, progress: Callable[[optuna.Study], None] | None = None,
 
 
 def load_study(run: Run) -> tuple[optuna.Study, SearchSpace]:
-    space = load_space(run.space_path)
+    space = space_for(run)
     storage = open_storage(run.storage)
     try:
         return optuna.load_study(study_name=run.study_name(space), storage=storage), space
