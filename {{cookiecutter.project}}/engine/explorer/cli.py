@@ -389,8 +389,14 @@ def build_artifact(
     from .targets import build
     from .targets.commands import check_target
 
+    from .targets.toolchain import ToolchainError
+
     check_target(artifact, target)
-    found = build(artifact, toolchain)
+    try:
+        found = build(artifact, toolchain)
+    except ToolchainError as exc:  # the compiler's own words: its output tail, after one summary line
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
     facts = {k: v for k, v in found["build"].items() if not isinstance(v, (dict, list))}
     out.print(f"{artifact}: built " + ", ".join(f"{k} {v}" for k, v in facts.items()), markup=False)
 
@@ -406,7 +412,10 @@ def bench(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the metrics JSON here.")]
     = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per input (the median counts).")] = 5,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a board may stay silent.")] = 60.0,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.1, help="Seconds a board may stay silent "
+                                                     "(default: the board's timeout, else 60).")] = None,
+    runner: Annotated[Optional[str], typer.Option("--runner", help="rpi: torchscript, c or both (default).")]
+    = None,
 ) -> None:
     """Measure a built artifact on a board: latency, accuracy on the exported inputs, agreement with PyTorch."""
     from .targets import BoardError
@@ -416,7 +425,8 @@ def bench(
     found = check_target(artifact, target)
     chosen = resolve_board(board, inventory, found["target"])
     try:
-        metrics = bench_artifact(artifact, chosen, {"repeats": repeats, "timeout": timeout})
+        options = {"repeats": repeats, "timeout": timeout, "runner": runner}
+        metrics = bench_artifact(artifact, chosen, {k: v for k, v in options.items() if v is not None})
     except BoardError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

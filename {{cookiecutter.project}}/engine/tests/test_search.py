@@ -119,6 +119,12 @@ def test_search_writes_results_and_a_rerun_adds_nothing(tmp_path, monkeypatch, c
     model = results / "models" / str(figures["models"][0])
     assert {"model.pt", "architecture.json", "preprocessing.json", "metrics.json"} <= {p.name for p in model.iterdir()}
     assert "test" in json.loads((model / "metrics.json").read_text())
+    # the model folder is all a target needs: its test samples agree with the saved weights
+    assert main(["export", "--target", "host", str(model), "-o", str(root / "artifact")]) == 0
+    capsys.readouterr()
+    assert main(["bench", "--target", "host", str(root / "artifact"), "--repeats", "1"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["agreement"]["argmax_match"] == 1.0 and measured["n"] > 0
     report = (results / "report.md").read_text()
     assert "## Pareto front" in report and "| trial | accuracy | macs |" in report
     before = (results / "trials.csv").read_text()

@@ -63,6 +63,21 @@ class Reflection:
                     found.append(f"{layer.path}: {layer.op}.{name}={value!r} is not supported (allowed: {allowed})")
         return found
 
+    def intersect(self, other: Reflection, **limits: Any) -> Reflection:
+        """What both run (a model that must pass two generators); ``limits`` set the memory fields."""
+        if self.ops is None or other.ops is None:
+            ops = other.ops if self.ops is None else self.ops
+        else:
+            ops = {}
+            for name in self.ops.keys() & other.ops.keys():
+                mine, theirs = self.ops[name].params, other.ops[name].params
+                params = {k: tuple(v for v in mine.get(k, theirs.get(k, ())) if k not in theirs or v in theirs[k])
+                          for k in mine.keys() | theirs.keys()}
+                notes = "; ".join(n for n in (self.ops[name].note, other.ops[name].note) if n)
+                ops[name] = OpSupport(params, notes)
+        dtypes = tuple(d for d in self.dtypes if d in other.dtypes)
+        return Reflection(ops, dtypes, recurrent=self.recurrent and other.recurrent, **limits)
+
     def to_json(self) -> dict:
         ops = None if self.ops is None else {
             name: {"params": {k: list(v) for k, v in s.params.items()}, "note": s.note}

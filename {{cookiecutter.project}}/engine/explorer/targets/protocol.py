@@ -98,7 +98,7 @@ class EventStream:
                 raise BoardError(f"{self.source}: garbage instead of protocol output: {line[:80]!r}")
 
     def expect_ready(self) -> dict[str, Any]:
-        event = self.next_event("the ready line")
+        event = self.next_event("ready line")
         if event["event"] != "ready":
             raise BoardError(f"{self.source}: expected a ready line, got {event['event']!r}")
         self.ready = event
