@@ -46,6 +46,15 @@ SPACES_BY_TARGET = {
     "pico": ["search_spaces/mcu_tiny.yaml"],
     "fpga": ["search_spaces/fpga_mlp.yaml"],
 }
+# Toolchain files each board brings (the host needs none; base/ builds every image's Debian).
+TOOLCHAIN_FILES = {
+    "host": {"toolchains/README.md", "toolchains/base/README.md", "toolchains/base/make-base-image.sh"},
+    "rpi": {"toolchains/rpi/Dockerfile", "toolchains/rpi/README.md", "toolchains/rpi/build.sh"},
+    "pico": {"toolchains/pico/Dockerfile", "toolchains/pico/README.md", "toolchains/pico/build.sh",
+             "toolchains/pico/fetch-source.sh", "toolchains/pico/pin-sources.sh"},
+    "fpga": {"toolchains/fpga/Dockerfile", "toolchains/fpga/README.md", "toolchains/fpga/build.sh",
+             "toolchains/fpga/simulate.sh", "toolchains/fpga/vendor_flow.sh"},
+}
 # Files every experiment repo has, besides engine/ (compared with the template's engine/) and the
 # search spaces above. .dvc/ comes from `dvc init`.
 COMMON_FILES = {
@@ -98,6 +107,10 @@ EXCLUDED_BY_DATASET = {
     "italypowerdemand": {"search_spaces/cnn2d.yaml", "search_spaces/cnn1d_preprocess.yaml"},  # 24 steps
     "digits": {"search_spaces/cnn1d_preprocess.yaml"},
 }
+
+
+def expected_toolchain_files(options: dict[str, str]) -> set[str]:
+    return set().union(*(TOOLCHAIN_FILES[target] for target in targets(options)))
 
 
 def expected_spaces(options: dict[str, str]) -> list[str]:

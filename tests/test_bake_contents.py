@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from bakery import CASES, COMMON_FILES, ENGINE, expected_spaces, targets
+from bakery import CASES, COMMON_FILES, ENGINE, expected_spaces, expected_toolchain_files, targets
 
 TEXT_SUFFIXES = {".md", ".yaml", ".yml", ".toml", ".json", ".py", ".txt", ""}
 # Paths written by tools at run time, not by the template: git's database and DVC's scratch space.
@@ -30,10 +30,10 @@ def files_under(root, skip=()):
 
 
 def template_output(repo):
-    """Baked files the template rendered (not engine/ or schema/, which are copied verbatim)."""
+    """Baked files the template rendered (not engine/, schema/ or toolchains/, which are copied verbatim)."""
     return sorted(
         repo / path
-        for path in files_under(repo, skip=RUNTIME + ("engine/", "schema/"))
+        for path in files_under(repo, skip=RUNTIME + ("engine/", "schema/", "toolchains/"))
         if (repo / path).suffix in TEXT_SUFFIXES
     )
 
@@ -42,7 +42,7 @@ def template_output(repo):
 def test_exact_file_set(baked, case):
     repo = baked(case)
     engine = {f"engine/{path}" for path in files_under(ENGINE)}
-    expected = COMMON_FILES | set(expected_spaces(CASES[case])) | engine
+    expected = COMMON_FILES | set(expected_spaces(CASES[case])) | expected_toolchain_files(CASES[case]) | engine
     assert files_under(repo, skip=RUNTIME) == expected
 
 

@@ -368,11 +368,19 @@ def export(
     variant: Annotated[Optional[str], typer.Option("--variant", help="Board variant, e.g. rp2040 or rp2350.")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 or int8 where the target offers both.")]
     = None,
+    total_bits: Annotated[Optional[int], typer.Option("--total-bits", min=4, max=32,
+                                                      help="fpga: fixed-point word width (default 16).")] = None,
+    frac_bits: Annotated[Optional[int], typer.Option("--frac-bits", min=0, max=31,
+                                                     help="fpga: fractional bits (default 8, or 4 for 8-bit words).")]
+    = None,
+    firmware: Annotated[Optional[str], typer.Option("--firmware", help="fpga: env5 adds the ENV5 board skeleton.")]
+    = None,
 ) -> None:
     """Turn a model folder into a target artifact with manifest.json (file hashes, model, target)."""
     from .targets import export as export_model
 
-    options = {k: v for k, v in {"variant": variant, "dtype": dtype}.items() if v is not None}
+    options = {k: v for k, v in {"variant": variant, "dtype": dtype, "total_bits": total_bits,
+                                 "frac_bits": frac_bits, "firmware": firmware}.items() if v is not None}
     found = export_model(target, model_dir, output, options)
     out.print(f"{output}: {target} artifact, {len(found['files'])} files "
               f"({found['model']['summary']})", markup=False)

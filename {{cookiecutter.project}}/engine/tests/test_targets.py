@@ -196,3 +196,32 @@ def sampled_arch():
 
     record = draw(load_space(CONV1D), 1, 0)[0]
     return Architecture.from_json(record["architecture"])
+
+
+def test_targets_lists_every_target_with_its_reflection(capsys):
+    assert main(["targets", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"host", "rpi", "pico", "fpga"}
+    assert rows["host"]["reflection"]["ops"] is None
+    assert "lstm" not in rows["pico"]["reflection"]["ops"] and "conv1d" in rows["pico"]["reflection"]["ops"]
+    assert rows["pico"]["reflection"]["sram_bytes"] == 520 * 1024
+    assert "conv1d" not in rows["fpga"]["reflection"]["ops"] and "linear" in rows["fpga"]["reflection"]["ops"]
+    assert main(["targets"]) == 0 and "mps2-an505" in capsys.readouterr().out
+
+
+def test_validate_for_a_target_locates_what_it_cannot_run(write_space, capsys):
+    defaults = "default_op_params:\n  conv1d: {out_channels: 4, kernel_size: 3}\n  linear: {width: 8}\n"
+    space = write_space("input: [3, 16]\noutput: 4\nsequence:\n  - block: features\n"
+                        "    op_candidates: [conv1d, linear]\n  - block: head\n    op_candidates: linear\n" + defaults)
+    assert main(["validate", "--target", "fpga", str(space)]) == 0
+    err = capsys.readouterr().err
+    assert f"{space}:5:20: warning: target fpga: op 'conv1d' is not supported (hint: sampling for this target skips it)" in err
+    only_conv = write_space("input: [3, 16]\noutput: 4\nsequence:\n  - block: features\n    op_candidates: conv1d\n"
+                            "  - block: head\n    op_candidates: linear\n" + defaults, "conv.yaml")
+    assert main(["validate", "--target", "fpga", str(only_conv)]) == 2
+    assert "error: target fpga: block 'features': no candidate op is supported" in capsys.readouterr().err
+    assert main(["validate", "--target", "fpgaa", str(only_conv)]) == 2
+    assert "unknown target 'fpgaa' (hint: did you mean 'fpga'?)" in capsys.readouterr().err
+    assert main(["sample", "--target", "fpga", "-n", "5", "--json", str(space)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all("conv1d" not in {l["op"] for l in r["architecture"]["layers"]} for r in records if r["status"] == "ok")
