@@ -313,7 +313,8 @@ def test_estimate_all_runs_cheapest_first_and_custom_estimators_register():
     result = estimate_all(EstimateContext(arch), ["accuracy", "latency", "memory", "params"], registry)
     assert list(result) == ["memory", "params", "latency", "accuracy"]
     assert result["accuracy"] == {"accuracy": 0.5} and "accuracy" not in DEFAULT_ESTIMATORS
-    assert list(DEFAULT_ESTIMATORS.estimators) == ["params", "macs", "memory", "latency", "predicted_latency"]
+    assert list(DEFAULT_ESTIMATORS.estimators) == ["params", "macs", "memory", "latency", "predicted_latency",
+                                                  "tflm_arena"]
     with pytest.raises(KeyError, match="unknown estimator 'energy'"):
         estimate_all(EstimateContext(arch), ["energy"])
     with pytest.raises(ValueError, match="cost must be one of"):

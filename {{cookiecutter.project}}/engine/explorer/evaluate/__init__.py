@@ -2,11 +2,12 @@
 
 Importing this package registers the built-ins, cheapest first: ``params``, ``macs``,
 ``memory`` (static: Architecture only, no torch), ``latency`` (measured on the host) and
-``predicted_latency`` (static, from the predictor file ``explorer calibrate`` fits).
+``predicted_latency`` (static, from the predictor file ``explorer calibrate`` fits) and
+``tflm_arena`` (static: the TFLite Micro arena a Pico needs, when a criterion asks for it).
 """
 
 # Registration order is the report order within a cost class, so these are not sorted.
-from . import params, macs, memory, latency, predictor  # noqa: F401, I001  (registers the built-in estimators)
+from . import params, macs, memory, latency, predictor, arena  # noqa: F401, I001  (registers the built-in estimators)
 from .estimator import (
     COSTS,
     DEFAULT_ESTIMATORS,

@@ -56,7 +56,7 @@ def reference_outputs(model: Any, x: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return model.eval()(torch.as_tensor(x, dtype=torch.float32)).numpy().astype(np.float32)
+        return model.eval()(torch.tensor(np.asarray(x), dtype=torch.float32)).numpy().astype(np.float32)
 
 
 def write_model_dir(folder: Path, architecture: Architecture, model: Any, x: np.ndarray, y: np.ndarray,
