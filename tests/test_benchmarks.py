@@ -18,6 +18,8 @@ BENCHMARKS = {
     "preprocess.py": ["--quick"],
     "search.py": ["--quick"],
     "latency.py": ["--models", "60", "--holdout", "30"],
+    "targets.py": ["--models", "6", "--timing", "1"],
+    "boards.py": ["--jobs", "4", "--seconds", "0.3", "--repeats", "1"],
 }
 
 pytestmark = pytest.mark.slow

@@ -445,6 +445,127 @@ def bench(
     out.print(text, markup=False)
 
 
+boards_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="The lab's boards: health checks of the inventory.")
+app.add_typer(boards_app, name="boards")
+
+
+@boards_app.command("check")
+def boards_check(
+    inventory: Annotated[Path, typer.Option("--inventory", help="Board inventory.")] = Path("boards.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.5, help="Seconds per board.")] = 5.0,
+    lease_dir: Annotated[Optional[Path], typer.Option("--lease-dir", help="Lease folder (default: "
+                                                      "$EXPLORER_LEASE_DIR or ~/.cache/explorer/leases).")] = None,
+    record: Annotated[bool, typer.Option("--record", help="Write the outcome to the health files: a failing "
+                                         "board leaves the pools, a passing one returns.")] = False,
+) -> None:
+    """One health row per board (reachable, auth, OS, disk, port, firmware, tools, lease); exit 1 if any is unhealthy."""
+    from .boards.check import run_check
+
+    code, text = run_check(inventory, as_json, timeout, lease_dir, record)
+    out.print(text, markup=False)
+    raise typer.Exit(code)
+
+
+hil_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                      help="Hardware in the loop: measure candidates on boards and feed the values back.")
+app.add_typer(hil_app, name="hil")
+SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="The space (default: the spec's first).")]
+
+
+def _one_run(spec: Path | None, space: Path | None):
+    from .commands import resolve_runs
+
+    return resolve_runs(spec, [space] if space else None, None, None, None, None)[0]
+
+
+def _boards(names: list[str] | None, inventory: Path | None, target: str) -> list:
+    from .targets.commands import resolve_board
+
+    return [resolve_board(name, inventory, target) for name in names or []]
+
+
+@hil_app.command("ask")
+def hil_ask(
+    n: Annotated[int, typer.Option("--n", min=1, help="Trials to ask.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the trials' artifacts.")],
+    space: SpaceOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Run K trials up to the board and export their artifacts for the spec's hardware target."""
+    from .hil.files import ask
+
+    summary = ask(_one_run(spec, space), n, output)
+    out.print(f"{output}: {len(summary['trials'])} trials for {summary['target']} "
+              f"({', '.join(map(str, summary['trials'])) or 'none'})", markup=False)
+
+
+@hil_app.command("measure")
+def hil_measure(
+    folder: Annotated[Path, typer.Argument(help="The folder explorer hil ask wrote.")],
+    board: Annotated[Optional[str], typer.Option("--board", help="Board name in the inventory (default: the "
+                                                 "target's local runner or simulator).")] = None,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Board inventory (default: boards.yaml).")]
+    = None,
+) -> None:
+    """Build and measure every asked artifact on one board; a fault is recorded for its trial."""
+    import json as _json
+
+    from .hil.files import ASKED, measure
+
+    asked = folder / ASKED
+    target = _json.loads(asked.read_text())["target"] if asked.is_file() else "host"
+    chosen = _boards([board] if board else None, inventory, target)
+    records = measure(folder, chosen[0] if chosen else None)
+    faults = [r for r in records if "fault" in r]
+    for r in faults:
+        err.print(f"trial {r['trial']}: {r['fault']}", markup=False)
+    out.print(f"{folder}: measured {len(records) - len(faults)}, faults {len(faults)}", markup=False)
+
+
+@hil_app.command("tell")
+def hil_tell(
+    folder: Annotated[Path, typer.Argument(help="The folder with measurements.")],
+    space: SpaceOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Put the measurements into the study, then rewrite the results and the report."""
+    from .commands import finish
+    from .hil.files import tell
+    from .search.runner import load_study
+
+    run = _one_run(spec, space)
+    counts = tell(run, folder)
+    out.print(f"{folder}: complete {counts['complete']}, failed {counts['failed']}, "
+              f"waiting for a measurement {counts['waiting']}", markup=False)
+    finish(run, load_study(run)[0], out)
+
+
+@hil_app.command("bench")
+def hil_bench(
+    target: Annotated[str, typer.Option("--target", help="host, rpi, pico or fpga.")],
+    board: Annotated[Optional[list[str]], typer.Option("--board", help="Board name (repeatable; default: the "
+                                                       "target's local runner or simulator).")] = None,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Board inventory (default: boards.yaml).")]
+    = None,
+    space: SpaceOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Measure the exported models (Pareto set and top-k) of a finished search on boards."""
+    from .commands import finish
+    from .hil.after import bench_models
+    from .search.runner import load_study
+
+    run = _one_run(spec, space)
+    records = bench_models(run.results, target, _boards(board, inventory, target))
+    faults = [r for r in records if "fault" in r]
+    for r in faults:
+        err.print(f"trial {r['trial']} on {r['board']}: {r['fault']}", markup=False)
+    finish(run, load_study(run)[0], out)
+    out.print(f"measured {len(records) - len(faults)} model x board pairs, faults {len(faults)}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors are one line each and exit code 2, never a traceback."""
     warnings.filterwarnings("ignore", message=r".*\bexperimental\b")  # Optuna flags features we rely on knowingly

@@ -72,6 +72,26 @@ class ExportSettings(BaseModel):
     top_k: int = Field(3, ge=1, description="models saved besides the Pareto set")
 
 
+class HardwareSettings(BaseModel):
+    """Hardware in the loop: every trial is exported, built and measured on a board of ``target``;
+    the measurement's values are metrics named ``hw_*`` (e.g. ``hw_latency_ms_median``,
+    ``hw_simulated_instructions_median``, ``hw_cycles``, ``hw_accuracy``, ``hw_arena_bytes``)."""
+
+    model_config = STRICT
+    target: Literal["host", "rpi", "pico", "fpga"] = Field(description="where each candidate is measured")
+    labels: list[str] = Field(default_factory=list, description="only boards carrying all these labels")
+    inventory: Optional[str] = Field(None, description="boards.yaml (relative to the spec); none: the target's "
+                                                       "local runner or simulator")
+    options: dict[str, Any] = Field(default_factory=dict, description="export options, e.g. {dtype: int8}")
+    samples: int = Field(16, ge=1, description="test inputs each measurement runs")
+    timeout: float = Field(60.0, gt=0, description="seconds a board may stay silent before the trial fails")
+    max_faults: int = Field(3, ge=1, description="consecutive faults that take a board out of the pool")
+    wait: float = Field(600.0, ge=0, description="seconds a trial waits for a free board")
+    cache: str = Field("results/hil-cache", description="measurement cache folder (DVC can track it)")
+    fallback: dict[str, str] = Field(default_factory=dict, description="when no healthy board is left: hw metric "
+                                     "-> estimator metric that stands in for it (e.g. {hw_cost: latency_predicted})")
+
+
 class Spec(BaseModel):
     """An experiment: dataset, search spaces, targets, criteria, search and training settings."""
 
@@ -88,6 +108,7 @@ class Spec(BaseModel):
     train: TrainSettings = Field(default_factory=TrainSettings)
     storage: Optional[str] = Field(None, description="Optuna storage URL (default: SQLite under results/)")
     export: ExportSettings = Field(default_factory=ExportSettings)
+    hardware: Optional[HardwareSettings] = Field(None, description="measure every trial on a board (HIL mode 2)")
 
     @field_validator("criteria")
     @classmethod
@@ -99,6 +120,8 @@ class Spec(BaseModel):
     def fingerprint(self) -> str:
         """What makes two runs the same study: data, criteria, training and sampler (not the budget)."""
         keep = self.model_dump(include={"dataset", "criteria", "mode", "aggregation", "train"})
+        if self.hardware is not None:  # measured values come from this target and these options
+            keep["hardware"] = self.hardware.model_dump(include={"target", "labels", "options", "samples"})
         keep["sampler"] = (self.search.sampler, self.search.seed)
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:8]
 

@@ -41,6 +41,34 @@ def flatten(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return {k: float(v) for values in results.values() for k, v in values.items()}
 
 
+class Clock:
+    """Seconds per stage, kept in the trial's ``stages`` attribute as they finish."""
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial, self.last, self.stages = trial, time.perf_counter(), {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[f"time_{name}"] = round(now - self.last, 4)
+        self.last = now
+        self.trial.set_user_attr("stages", self.stages)
+
+
+@dataclass
+class Trained:
+    """A candidate after the stages this machine runs: what a board measures next."""
+
+    architecture: Any
+    model: Any
+    data: Any
+    states: list[dict]
+    values: dict[str, float]
+
+    @property
+    def preprocessing(self) -> dict:
+        return {"steps": self.architecture.preprocessing, "state": self.states}
+
+
 class Rejected(optuna.TrialPruned):
     """A candidate that ends early: infeasible shapes or a violated hard constraint."""
 
@@ -53,6 +81,7 @@ class Objective:
     checkpoints: Path
     registry: Registry = field(default_factory=lambda: DEFAULT_REGISTRY)
     estimators: EstimatorRegistry = field(default_factory=lambda: DEFAULT_ESTIMATORS)
+    root: Path = field(default_factory=Path.cwd)  # the spec's folder: hardware inventory and cache paths
 
     def __post_init__(self) -> None:
         self.criteria = Criteria(self.spec)
@@ -63,6 +92,11 @@ class Objective:
                        and (not e.requested_by or wanted & set(e.requested_by))]
         self.measured = [e.name for e in self.estimators.by_cost() if e.cost == "measured"
                          and any(m.startswith(e.name) and m not in claimed for m in wanted)]
+        self.hardware = None
+        if self.spec.hardware is not None:
+            from ..hil import HardwareLoop
+
+            self.hardware = HardwareLoop(self.spec.hardware, self.root)
         self.reflection = None
         if self.spec.search.target is not None:
             from ..targets import get_target
@@ -83,7 +117,9 @@ class Objective:
                     continue
                 trained = ("accuracy", "f1") if self.dataset.task == "classification" else ("mse", "mae")
                 measured = ("latency_median", "latency_p90") if "latency" in self.estimators else ()
-                return {*static, "loss", "best_epoch", *trained, *measured}
+                # hw_* names depend on the board's bench output: any is accepted, a missing one fails its trial
+                hardware = {m for m in self.criteria.metrics() if m.startswith("hw_")} if self.hardware else set()
+                return {*static, "loss", "best_epoch", *trained, *measured, *hardware}
         return None
 
     def static_values(self, arch: Any) -> tuple[EstimateContext, dict[str, float]]:
@@ -106,19 +142,21 @@ class Objective:
             raise
 
     def evaluate(self, trial: optuna.Trial) -> float | list[float]:
-        clock = time.perf_counter()
-        stages: dict[str, float] = {}
+        clock = Clock(trial)
+        trained = self.prepare(trial, clock)
+        if self.hardware is not None:
+            self.record(trial, trained.values)
+            trained.values.update(self.measure_on_board(trained))
+            clock.lap("hardware")
+        self.save(trial.number, trained.model, trained.states)
+        return self.finish(trial, trained.values)
 
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            stages[f"time_{name}"] = round(now - clock, 4)
-            clock = now
-            trial.set_user_attr("stages", stages)
-
+    def prepare(self, trial: optuna.Trial, clock: Clock) -> Trained:
+        """Every stage this machine runs: sample, static estimates, hard constraints, training,
+        measured estimators. A board measures the result next (in process, or via ``explorer hil``)."""
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         candidate = sample(self.space, trial, self.registry, data=self.shape)
-        lap("sample")
+        clock.lap("sample")
         if candidate.status != "ok":
             self.reject(trial, f"infeasible: {candidate.reason}")
         arch = candidate.architecture
@@ -128,37 +166,54 @@ class Objective:
         trial.set_user_attr("architecture", arch.to_json())
         pipeline = Pipeline.from_json(arch.preprocessing)
         context, values = self.static_values(arch)
-        lap("static")
+        clock.lap("static")
         self.record(trial, values)
         violated = self.criteria.first_violation(values)
         if violated is not None:
             self.reject(trial, f"hard constraint {violated.metric} {'>=' if direction(violated) == 'maximize' else '<='} "
                                f"{violated.limit:g} violated: {values[violated.metric]:g}", values)
         data, states = apply_to_dataset(pipeline, self.dataset) if pipeline.steps else (self.dataset, [])
-        lap("preprocess")
+        clock.lap("preprocess")
+        import torch
+
+        seed = self.spec.search.seed + trial.number
+        torch.manual_seed(seed)  # initial weights per trial, not per process: a trial reproduces anywhere
         model = context.built_model()
         try:
-            result = train(model, data, self.spec.train, seed=self.spec.search.seed + trial.number)
+            result = train(model, data, self.spec.train, seed=seed)
         except TrainingDiverged as exc:
             trial.set_user_attr(REASON, f"training diverged: {exc}")
             raise
         values.update(result.val)
         values["best_epoch"] = result.best_epoch
-        lap("train")
+        clock.lap("train")
         if self.measured:
             values.update(flatten(estimate_all(context, self.measured, self.estimators)))
-            lap("measure")
+            clock.lap("measure")
+        self.record(trial, values)
+        return Trained(arch, model.eval(), data, states, values)
+
+    def finish(self, trial: optuna.Trial, values: dict[str, float]) -> float | list[float]:
+        """The objective values from every metric; a missing metric or a non-finite objective fails the trial."""
         self.record(trial, values)
         missing = sorted(self.criteria.metrics() - values.keys())
         if missing:
             raise KeyError(f"no estimator produced {', '.join(missing)}")
         trial.set_user_attr("constraints", self.criteria.constraints(values))
-        self.save(trial.number, model, states)
         out = self.criteria.values(values)
         if any(not math.isfinite(v) for v in (out if isinstance(out, list) else [out])):
             trial.set_user_attr(REASON, "an objective is not finite")
             raise TrainingDiverged(f"objective values {out}")
         return out
+
+    def measure_on_board(self, trained: Trained) -> dict[str, float]:
+        """``hw_*`` values of the trained model on a board (a board fault fails this trial only)."""
+        from ..hil import NoMeasurement
+
+        try:
+            return self.hardware.measure(trained)
+        except NoMeasurement as exc:
+            return self.hardware.fallback(trained.values, str(exc))
 
     def record(self, trial: optuna.Trial, values: dict[str, float]) -> None:
         trial.set_user_attr("metrics", values)

@@ -4,6 +4,7 @@ matplotlib visualisation; the same rows feed the terminal's Pareto table."""
 from __future__ import annotations
 
 import collections
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,31 @@ def _plots(study: optuna.Study, spec: Spec, folder: Path) -> list[str]:
     return made
 
 
+def _bench_section(results: Path) -> list[str]:
+    """Measured on boards (``explorer hil bench``): one row per model and board."""
+    path = results / "bench.json"
+    if not path.is_file():
+        return []
+    from ..hil.loop import flatten_metrics
+
+    lines = ["", "## Measured on boards", "", "| trial | board | target | accuracy | agreement | cost | memory |",
+             "|---|---|---|---|---|---|---|"]
+    for r in json.loads(path.read_text()):
+        if "fault" in r:
+            lines.append(f"| {r['trial']} | {r['board']} | {r['target']} | fault: {r['fault']} | | | |")
+            continue
+        flat = flatten_metrics(r["metrics"])
+        cost = flat.get("hw_cost")
+        unit = ("ms" if "hw_latency_ms_median" in flat else "instructions (simulated)"
+                if "hw_simulated_instructions_median" in flat else "cycles (simulated)")
+        memory = flat.get("hw_arena_bytes") or flat.get("hw_ram_bytes")
+        lines.append(f"| {r['trial']} | {r['board']} | {r['target']} | {_fmt(flat.get('hw_accuracy', float('nan')))} "
+                     f"| {_fmt(flat.get('hw_agreement_argmax_match', float('nan')))} "
+                     f"| {_fmt(cost) + ' ' + unit if cost is not None else '-'} "
+                     f"| {f'{memory:.0f} B' if memory else '-'} |")
+    return lines
+
+
 def write_report(study: optuna.Study, spec: Spec, results: Path, figures: dict[str, Any], space_file: str) -> Path:
     header, rows = pareto_rows(study, spec)
     trials = study.get_trials(deepcopy=False)
@@ -92,6 +118,7 @@ def write_report(study: optuna.Study, spec: Spec, results: Path, figures: dict[s
         lines += ["| " + " | ".join(r) + " |" for r in rows]
     else:
         lines.append("No feasible complete trial yet.")
+    lines += _bench_section(results)
     lines += ["", "## Headline figures", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(figures.items()) if k != "models"]
     plots = _plots(study, spec, results)

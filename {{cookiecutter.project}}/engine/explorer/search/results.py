@@ -36,6 +36,17 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_bench(frame: pd.DataFrame, results: Path) -> pd.DataFrame:
+    """``bench_*`` columns from boards that measured the exported models (``explorer hil bench``)."""
+    from ..hil.after import bench_columns
+
+    columns = bench_columns(results)
+    if not columns or frame.empty:
+        return frame
+    extra = pd.DataFrame.from_dict(columns, orient="index")
+    return frame.merge(extra, left_on="number", right_index=True, how="left")
+
+
 def feasible_complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if all(c <= 0 for c in t.user_attrs.get("constraints", []))]
@@ -130,7 +141,7 @@ PyTorch's outputs (what a target exports and checks against), ``metrics.json`` w
 
 def write_results(study: optuna.Study, spec: Spec, results: Path, dataset: Any) -> dict[str, Any]:
     results.mkdir(parents=True, exist_ok=True)
-    frame = trials_frame(study)
+    frame = with_bench(trials_frame(study), results)
     frame.to_csv(results / "trials.csv", index=False)
     pareto_numbers = {t.number for t in pareto_trials(study, spec)}
     frame[frame["number"].isin(pareto_numbers)].to_csv(results / "pareto.csv", index=False)

@@ -113,8 +113,11 @@ def preflight(run: Run, space: SearchSpace, dataset: Any) -> None:
                           "give float ranges a step, or use tpe / random")
     criteria = Criteria(run.spec)
     criteria.aggregation()  # a bad dotted path fails here, not in every trial
-    known = Objective(space, run.spec, dataset, run.checkpoints(space)).known_metrics()
+    known = Objective(space, run.spec, dataset, run.checkpoints(space), root=run.root).known_metrics()
     for i, criterion in enumerate(run.spec.criteria):
+        if criterion.metric.startswith("hw_") and run.spec.hardware is None:
+            raise _spec_error(run, ("criteria", i, "metric"), f"metric '{criterion.metric}' is measured on a board",
+                              "add a hardware: section (target, inventory) to the spec")
         if known is not None and criterion.metric not in known:
             raise _spec_error(run, ("criteria", i, "metric"), f"no estimator gives metric '{criterion.metric}'",
                               did_you_mean(criterion.metric, sorted(known)) or f"one of {', '.join(sorted(known))}")
@@ -134,7 +137,7 @@ def _optimize(run: Run, space: SearchSpace, dataset: Any, callbacks: list[Callab
     # Seeded anew for each run from the trials already there: a resumed study draws new candidates.
     seed = run.spec.search.seed + len(study.trials) + (os.getpid() if run.workers > 1 else 0)
     study.sampler = make_sampler(run.spec.search.sampler, seed, constraints_func(criteria), run.trials)
-    objective = Objective(space, run.spec, dataset, run.checkpoints(space))
+    objective = Objective(space, run.spec, dataset, run.checkpoints(space), root=run.root)
 
     def budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if finished(study) >= run.trials:
