@@ -10,7 +10,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 # Debian packages the tests need; installed with apt-get only when running as root and missing.
 DEBIAN_PACKAGES ?= git postgresql openssh-server openssh-client docker.io debootstrap qemu-user qemu-system-arm \
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi libnewlib-arm-none-eabi ghdl systemd udev
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-none-eabi libnewlib-arm-none-eabi ghdl systemd udev shellcheck
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS='-m "not slow"'`.
 PYTEST_ARGS ?=
 
