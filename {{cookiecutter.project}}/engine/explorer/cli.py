@@ -542,6 +542,22 @@ def hil_tell(
     finish(run, load_study(run)[0], out)
 
 
+@hil_app.command("export")
+def hil_export(
+    target: Annotated[str, typer.Option("--target", help="host, rpi, pico or fpga.")],
+    toolchain: Annotated[str, typer.Option("--toolchain", help="auto, docker or native.")] = "auto",
+    space: SpaceOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Export and build the search's models (Pareto set and top-k) for a target: results/<space>/artifacts/<target>/."""
+    from .hil.after import export_models
+
+    run = _one_run(spec, space)
+    found = export_models(run.results, target, toolchain=toolchain)
+    out.print(f"{run.results / 'artifacts' / target}: built {len(found['built'])}, the target cannot run "
+              f"{len(found['refused'])}", markup=False)
+
+
 @hil_app.command("bench")
 def hil_bench(
     target: Annotated[str, typer.Option("--target", help="host, rpi, pico or fpga.")],
@@ -552,18 +568,111 @@ def hil_bench(
     space: SpaceOption = None,
     spec: SpecOption = None,
 ) -> None:
-    """Measure the exported models (Pareto set and top-k) of a finished search on boards."""
-    from .commands import finish
-    from .hil.after import bench_models
-    from .search.runner import load_study
+    """Measure the exported models of a finished search on boards: results/<space>/bench/<target>.json
+    (``explorer report`` adds the values to trials.csv, pareto.csv and report.md)."""
+    from .hil.after import bench_artifacts, bench_file
 
     run = _one_run(spec, space)
-    records = bench_models(run.results, target, _boards(board, inventory, target))
+    records = bench_artifacts(run.results, target, _boards(board, inventory, target))
     faults = [r for r in records if "fault" in r]
     for r in faults:
         err.print(f"trial {r['trial']} on {r['board']}: {r['fault']}", markup=False)
-    finish(run, load_study(run)[0], out)
-    out.print(f"measured {len(records) - len(faults)} model x board pairs, faults {len(faults)}", markup=False)
+    out.print(f"{bench_file(run.results, target)}: measured {len(records) - len(faults)} model x board pairs, "
+              f"not measured {len(faults)}", markup=False)
+
+
+ci_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                     help="GitHub Actions steps: changed spaces, run context, the pull-request report and its comment.")
+app.add_typer(ci_app, name="ci")
+EventOption = Annotated[Optional[Path], typer.Option("--event", help="Webhook payload JSON (default: "
+                                                     "$GITHUB_EVENT_PATH; recorded ones: .github/events/).")]
+
+
+def _ci_root(spec: Path | None) -> tuple[Path, Path | None]:
+    from .plugins import find_spec
+
+    spec_path = spec or find_spec()
+    return (spec_path.parent if spec_path else Path.cwd()), spec_path
+
+
+@ci_app.command("changed-spaces")
+def ci_changed_spaces(
+    event: EventOption = None,
+    base: Annotated[Optional[str], typer.Option("--base", help="Compare with this ref instead of the event's "
+                                                "(merge-base semantics, like a pull request).")] = None,
+    head: Annotated[Optional[str], typer.Option("--head", help="Head ref (default: the event's, else HEAD).")] = None,
+    all_on: Annotated[Optional[list[str]], typer.Option("--all-on", help="A change here searches every space "
+                                                        "(repeatable; default: params.yaml and engine/).")] = None,
+    spec: SpecOption = None,
+) -> None:
+    """The search matrix {"space": [...]} of the spaces a pull request or push changed (also to $GITHUB_OUTPUT)."""
+    from .ci.changes import DEFAULT_ALL_ON, changed_spaces
+    from .ci.event import load_event
+    from .ci.outputs import set_outputs
+
+    root, spec_path = _ci_root(spec)
+    loaded = None if base else load_event(event)
+    changes = changed_spaces(root, loaded, base, head, tuple(all_on or DEFAULT_ALL_ON), spec_path)
+    for note in changes.notes:
+        err.print(note, markup=False)
+    err.print(f"{changes.reason}: {', '.join(changes.spaces) or 'nothing to search'}", markup=False)
+    matrix = json.dumps(changes.matrix(), separators=(",", ":"))
+    set_outputs({"spaces": matrix, "any": "true" if changes.spaces else "false"})
+    sys.stdout.write(matrix + "\n")
+
+
+@ci_app.command("context")
+def ci_context(event: EventOption = None) -> None:
+    """trusted=true|false (false: a fork's pull request), pr=<number>, event=<name>; also to $GITHUB_OUTPUT."""
+    from .ci.event import load_event
+    from .ci.outputs import set_outputs
+
+    loaded = load_event(event)
+    values = {"trusted": "true" if loaded.trusted else "false", "pr": str(loaded.pr_number or ""),
+              "event": loaded.name}
+    set_outputs(values)
+    for name, value in values.items():
+        out.print(f"{name}={value}", markup=False)
+
+
+@ci_app.command("report")
+def ci_report(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the markdown here "
+                                                   "(default: standard output).")] = None,
+    base: Annotated[str, typer.Option("--base", help="Branch for dvc metrics diff.")] = "main",
+    artifact: Annotated[str, typer.Option("--artifact", help="Workflow artifact holding the PNG plots "
+                                          "({space}: the space's name).")] = "results-{space}",
+    spec: SpecOption = None,
+) -> None:
+    """The pull-request report in markdown from results/: Pareto tables, Mermaid charts, board measurements,
+    dvc metrics diff against --base."""
+    from .ci.report import build_report
+
+    root, spec_path = _ci_root(spec)
+    text = build_report(root, spec_path, base, artifact)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    out.print(f"{output}: {len(text):,} characters", markup=False)
+
+
+@ci_app.command("comment")
+def ci_comment(
+    report: Annotated[Path, typer.Option("--report", help="The markdown from explorer ci report.")],
+    repo: Annotated[Optional[str], typer.Option("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY).")] = None,
+    pr: Annotated[Optional[int], typer.Option("--pr", min=1, help="Pull request (default: the event's).")] = None,
+    event: EventOption = None,
+) -> None:
+    """Upsert one sticky pull-request comment (found by its hidden marker) and write the job summary;
+    a fork's pull request or a read-only token gets the job summary only."""
+    from .ci.comment import post_report
+
+    outcome = post_report(report, repo, pr, event)
+    for line in outcome.lines:
+        (err if outcome.code else out).print(line, markup=False)
+    raise typer.Exit(outcome.code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ def resolve_runs(spec_path: Path | None, spaces: list[Path] | None, trials: int 
                  storage: str | None, workers: int | None) -> list[Run]:
     spec, path = load_spec(spec_path)
     load_plugins(path if path.is_file() else None)
-    chosen = spaces or [path.parent / s for s in spec.spaces]
+    chosen = spaces or spec.space_paths(path.parent)
     if not chosen:
         raise UserError(f"{path}: no search space to run", hint="list files under 'spaces:' or pass --space FILE")
     for file in chosen:

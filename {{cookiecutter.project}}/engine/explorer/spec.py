@@ -97,7 +97,8 @@ class Spec(BaseModel):
 
     model_config = STRICT
     dataset: DatasetConfig = Field(default_factory=lambda: DatasetConfig(name="synthetic"))
-    spaces: list[str] = Field(default_factory=list, description="search space files, relative to the spec")
+    spaces: list[str] = Field(default_factory=list, description="search space files relative to the spec, or "
+                              "names: cnn1d means search_spaces/cnn1d.yaml (results land in results/<name>/)")
     targets: list[str] = Field(default_factory=lambda: ["host"])
     plugins: list[str] = Field(default_factory=list, description="modules or .py files registering ops")
     criteria: list[Criterion] = Field(default_factory=lambda: [
@@ -116,6 +117,11 @@ class Spec(BaseModel):
         if not any(c.kind == "objective" for c in value):
             raise ValueError("at least one criterion must be an objective")
         return value
+
+    def space_paths(self, root: Path) -> list[Path]:
+        """The spaces as files: a bare name is ``search_spaces/<name>.yaml`` (what DVC stages iterate)."""
+        return [root / (s if "/" in s or s.endswith((".yaml", ".yml")) else f"search_spaces/{s}.yaml")
+                for s in self.spaces]
 
     def fingerprint(self) -> str:
         """What makes two runs the same study: data, criteria, training and sampler (not the budget)."""

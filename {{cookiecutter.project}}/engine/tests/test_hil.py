@@ -180,14 +180,17 @@ def test_mode1_measures_the_exported_models_and_reports_them(tmp_path, monkeypat
     (root / "params.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     monkeypatch.chdir(root)
     assert main(["search"]) == 0
+    assert main(["hil", "export", "--target", "fpga"]) == 0
     assert main(["hil", "bench", "--target", "fpga"]) == 0
-    records = json.loads((root / "results" / "net" / "bench.json").read_text())
+    assert main(["report"]) == 0
+    records = json.loads((root / "results" / "net" / "bench" / "fpga.json").read_text())
     models = sorted(int(p.name) for p in (root / "results" / "net" / "models").iterdir())
     assert sorted(r["trial"] for r in records) == models and all("metrics" in r for r in records)
     trials = trials_of(root)
     measured = trials[trials["number"].isin(models)]
-    assert (measured["bench_cost"] > 0).all() and trials[~trials["number"].isin(models)]["bench_cost"].isna().all()
-    assert "bench_cost" in pd.read_csv(root / "results" / "net" / "pareto.csv").columns
+    assert (measured["bench_fpga_cost"] > 0).all()
+    assert trials[~trials["number"].isin(models)]["bench_fpga_cost"].isna().all()
+    assert "bench_fpga_cost" in pd.read_csv(root / "results" / "net" / "pareto.csv").columns
     report = (root / "results" / "net" / "report.md").read_text()
     assert "## Measured on boards" in report and "cycles (simulated)" in report
 

@@ -276,11 +276,11 @@ def run_calibrate(target: str = "host", spaces: list[Path] | None = None, n_mode
     check_target(target)
     spec = spec or find_spec()
     load_plugins(spec)
-    named = load_spec(spec)[0].spaces if spec is not None and not spaces else []
+    named = load_spec(spec)[0].space_paths(spec.parent) if spec is not None and not spaces else []
     if spaces:
         chosen = {str(p): load_space(p) for p in spaces}
     elif named:
-        chosen = {name: load_space(spec.parent / name) for name in named}  # type: ignore[union-attr]
+        chosen = {str(path.relative_to(spec.parent)): load_space(path) for path in named}  # type: ignore[union-attr]
     else:
         chosen = builtin_spaces()
     out = out or predictor_path(target, spec.parent if spec else Path.cwd())

@@ -79,23 +79,24 @@ def _plots(study: optuna.Study, spec: Spec, folder: Path) -> list[str]:
 
 def _bench_section(results: Path) -> list[str]:
     """Measured on boards (``explorer hil bench``): one row per model and board."""
-    path = results / "bench.json"
-    if not path.is_file():
-        return []
+    from ..hil.after import bench_records
     from ..hil.loop import flatten_metrics
 
-    lines = ["", "## Measured on boards", "", "| trial | board | target | accuracy | agreement | cost | memory |",
+    records = bench_records(results)
+    if not records:
+        return []
+    lines = ["", "## Measured on boards", "", "| trial | target | board | accuracy | agreement | cost | memory |",
              "|---|---|---|---|---|---|---|"]
-    for r in json.loads(path.read_text()):
+    for r in records:
         if "fault" in r:
-            lines.append(f"| {r['trial']} | {r['board']} | {r['target']} | fault: {r['fault']} | | | |")
+            lines.append(f"| {r['trial']} | {r['target']} | {r['board']} | not measured: {r['fault']} | | | |")
             continue
         flat = flatten_metrics(r["metrics"])
         cost = flat.get("hw_cost")
         unit = ("ms" if "hw_latency_ms_median" in flat else "instructions (simulated)"
                 if "hw_simulated_instructions_median" in flat else "cycles (simulated)")
         memory = flat.get("hw_arena_bytes") or flat.get("hw_ram_bytes")
-        lines.append(f"| {r['trial']} | {r['board']} | {r['target']} | {_fmt(flat.get('hw_accuracy', float('nan')))} "
+        lines.append(f"| {r['trial']} | {r['target']} | {r['board']} | {_fmt(flat.get('hw_accuracy', float('nan')))} "
                      f"| {_fmt(flat.get('hw_agreement_argmax_match', float('nan')))} "
                      f"| {_fmt(cost) + ' ' + unit if cost is not None else '-'} "
                      f"| {f'{memory:.0f} B' if memory else '-'} |")

@@ -37,7 +37,9 @@ kernels may add scratch buffers the reference kernels do not request.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 import re
 import tempfile
 from contextlib import contextmanager
@@ -96,8 +98,14 @@ REFLECTION = Reflection(
 
 
 def _litert():
-    """litert-torch, imported on demand (it pulls in ~1.3 GB); quiet progress bars."""
+    """litert-torch, imported on demand (it pulls in ~1.3 GB); quiet progress bars and none of
+    TensorFlow's or torch.export's start-up chatter on the user's terminal."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    for name in ("torch.utils._pytree", "torchao", "root"):  # torchao's optional CUDA kernels; litert's notices
+        logging.getLogger(None if name == "root" else name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
     return require_extra("litert_torch", EXTRA)
 
 
