@@ -4,9 +4,11 @@ pipeline."""
 
 import subprocess
 
+from pathlib import Path
+
 import pytest
 
-from bakery import CASES, expected_spaces, isolated_env, tool
+from bakery import CASES, expected_spaces, isolated_env, targets, tool
 
 
 def run(repo, home, *command):
@@ -51,6 +53,9 @@ def test_dvc_is_initialised_with_the_chosen_remote(baked, home, case):
 
 
 @pytest.mark.parametrize("case", ["default", "host-only"])
-def test_pipeline_has_a_sample_stage_per_space(baked, home, case):
+def test_pipeline_has_its_stages_per_space_and_target(baked, home, case):
     stages = [line.split()[0] for line in dvc(baked(case), home, "stage", "list").splitlines()]
-    assert stages == [f"sample@{space}" for space in expected_spaces(CASES[case])]
+    spaces = [Path(space).stem for space in expected_spaces(CASES[case])]
+    matrix = [f"{space}-{target}" for space in spaces for target in targets(CASES[case])]
+    assert stages == (["prepare"] + [f"search@{s}" for s in spaces] + [f"export@{m}" for m in matrix]
+                      + [f"bench@{m}" for m in matrix] + [f"report@{s}" for s in spaces])

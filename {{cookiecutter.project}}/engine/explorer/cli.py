@@ -642,14 +642,18 @@ def ci_report(
     base: Annotated[str, typer.Option("--base", help="Branch for dvc metrics diff.")] = "main",
     artifact: Annotated[str, typer.Option("--artifact", help="Workflow artifact holding the PNG plots "
                                           "({space}: the space's name).")] = "results-{space}",
+    spaces: Annotated[Optional[str], typer.Option("--spaces", help="Only these spaces: the changed-spaces matrix "
+                                                  "JSON or comma-separated names (default: all with results).")]
+    = None,
     spec: SpecOption = None,
 ) -> None:
     """The pull-request report in markdown from results/: Pareto tables, Mermaid charts, board measurements,
     dvc metrics diff against --base."""
     from .ci.report import build_report
+    from .ci.results import parse_spaces
 
     root, spec_path = _ci_root(spec)
-    text = build_report(root, spec_path, base, artifact)
+    text = build_report(root, spec_path, base, artifact, parse_spaces(spaces) if spaces is not None else None)
     if output is None:
         sys.stdout.write(text)
         return
