@@ -49,7 +49,8 @@ def export_models(results: Path, target: str, options: dict[str, Any] | None = N
             targets.build(work / model.name, toolchain)
         except (UserError, ToolchainError) as exc:  # this model only: e.g. an op the target cannot run
             shutil.rmtree(work / model.name, ignore_errors=True)
-            refused.append({"trial": int(model.name), "reason": str(exc).splitlines()[0]})
+            reason = str(exc).splitlines()[0].replace(f"{model}: ", "").split(" (hint: ")[0]
+            refused.append({"trial": int(model.name), "reason": reason})
             continue
         built.append(int(model.name))
     (work / REFUSED).write_text(json.dumps(refused, indent=2) + "\n")
