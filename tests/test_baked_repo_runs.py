@@ -1,6 +1,6 @@
-"""The slow tier: a baked repo works end to end with the engine, and so does `make demo`."""
+"""The slow tier: a baked repo works end to end with the engine, and so does `make demo` (its DVC
+pipeline: test_gitops.py)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -31,16 +31,6 @@ def run(command, cwd, home, **env):
 def test_baked_repo_tests_pass(repo, home):
     out = run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], repo, home)
     assert " passed" in out and "failed" not in out
-
-
-def test_dvc_repro_samples_every_space(repo, home):
-    run([sys.executable, "-m", "dvc", "repro", "--quiet"], repo, home)
-    for space in sorted((repo / "search_spaces").glob("*.yaml")):
-        samples = repo / "results" / "samples" / "search_spaces" / f"{space.name}.jsonl"
-        lines = samples.read_text(encoding="utf-8").splitlines()
-        assert len(lines) == 8, samples
-        assert {json.loads(line)["status"] for line in lines} <= {"ok", "infeasible"}
-    assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, home)) == {}
 
 
 def test_preprocessing_example_searches_on_the_default_data(repo, home, tmp_path):

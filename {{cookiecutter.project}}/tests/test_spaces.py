@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
@@ -26,9 +25,11 @@ def explorer(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_params_lists_existing_spaces():
-    spaces = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["spaces"]
-    assert spaces, "params.yaml lists no search space"
-    assert [path for path in spaces if not (REPO / path).is_file()] == []
+    from explorer.spec import load_spec
+
+    spec, _ = load_spec(REPO / "params.yaml")
+    assert spec.spaces, "params.yaml lists no search space"
+    assert [path for path in spec.space_paths(REPO) if not path.is_file()] == []
 
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda path: path.name)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import atexit
+import os
 import shutil
 import tempfile
 
@@ -56,3 +57,29 @@ def write_space(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def docker():
+    """A Docker daemon (the running one, or one started for the session); DOCKER_HOST points at it."""
+    from .services_docker import start_docker
+
+    host, stop = start_docker()
+    previous = os.environ.get("DOCKER_HOST")
+    if host:
+        os.environ["DOCKER_HOST"] = host
+    yield host
+    if host:
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
+    stop()
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs Docker runs in one xdist worker (``--dist loadgroup``): one daemon for
+    the session, never two started on the same data root."""
+    for item in items:
+        if "docker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("docker"))

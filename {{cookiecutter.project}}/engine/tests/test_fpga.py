@@ -23,7 +23,7 @@ from explorer.targets import bench, build, export, load_model_dir, write_model_d
 from explorer.targets.local import run_program
 from explorer.targets.protocol import BoardError
 from explorer.targets.sampled import sampled_model_dirs
-from explorer.targets.toolchain import docker_available, toolchains_root
+from explorer.targets.toolchain import toolchains_root
 
 from .conftest import SPACES
 from .services import unavailable
@@ -213,11 +213,7 @@ def test_cli_export_build_bench(models, tmp_path):
 
 
 @pytest.mark.slow
-def test_docker_build_gives_the_native_result(models, tmp_path):
-    if not docker_available():
-        unavailable("a Docker daemon")
-    if not (toolchains_root() / "fpga" / "Dockerfile").is_file():
-        pytest.skip("toolchains/fpga/Dockerfile is not written yet")
+def test_docker_build_gives_the_native_result(models, tmp_path, docker):
     export("fpga", models[0], tmp_path / "art", {})
     build(tmp_path / "art", "docker")
     in_image = bench(tmp_path / "art")

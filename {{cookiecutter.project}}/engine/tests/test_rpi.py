@@ -302,21 +302,13 @@ def test_native_build_is_the_toolchain_script_and_reproducible(built, tmp_path, 
 
 
 @pytest.mark.slow
-def test_docker_build_gives_the_native_binary(built, tmp_path, monkeypatch):
+def test_docker_build_gives_the_native_binary(built, tmp_path, docker):
     """The pinned rpi image (built once, then reused) compiles the same artifact to the same bytes."""
-    from .services_docker import start_docker
-
-    host, stop = start_docker()
-    if host:
-        monkeypatch.setenv("DOCKER_HOST", host)
-    try:
-        art = tmp_path / "art"
-        shutil.copytree(built, art)
-        before = (art / "c" / "bench").stat().st_mtime_ns
-        facts = build(art, "docker")["build"]
-        assert (art / "c" / "bench").stat().st_mtime_ns != before  # written again, inside the image
-        assert facts["toolchain"] == "docker"
-        assert facts["sha256"] == json.loads((built / "manifest.json").read_text())["build"]["sha256"]
-        assert facts["compiler"].startswith("aarch64-linux-gnu-gcc 12.2")
-    finally:
-        stop()
+    art = tmp_path / "art"
+    shutil.copytree(built, art)
+    before = (art / "c" / "bench").stat().st_mtime_ns
+    facts = build(art, "docker")["build"]
+    assert (art / "c" / "bench").stat().st_mtime_ns != before  # written again, inside the image
+    assert facts["toolchain"] == "docker"
+    assert facts["sha256"] == json.loads((built / "manifest.json").read_text())["build"]["sha256"]
+    assert facts["compiler"].startswith("aarch64-linux-gnu-gcc 12.2")

@@ -72,15 +72,17 @@ def _apt_packages(command: str) -> list[str]:
 
 
 def _fetches(path: Path) -> list[dict[str, str]]:
-    """Every ``fetch-source.sh NAME URL SHA256 DEST`` call with its ARGs expanded."""
+    """Every ``fetch-source.sh NAME URL SHA256 DEST`` and ``fetch-git.sh NAME REPO COMMIT DEST`` call,
+    ARGs expanded."""
     args, found = _args(path), []
     for name, rest in _instructions(path):
         if name != "RUN":
             continue
-        for call in re.findall(r"fetch-source\.sh\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", rest):
-            source, url, sha, dest = (_expand(v.strip('"'), args) for v in call)
-            prefix = re.sub(r"[${}\"]", "", call[1]).removesuffix("_URL")
-            found.append({"name": source, "url": url, "sha256": sha, "dest": dest,
+        for script, *call in re.findall(r"(fetch-source|fetch-git)\.sh\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", rest):
+            source, location, pin, dest = (_expand(v.strip('"'), args) for v in call)
+            prefix = re.sub(r"[${}\"]", "", call[1]).removesuffix("_URL").removesuffix("_REPO")
+            found.append({"name": source, "kind": "git" if script == "fetch-git" else "archive",
+                          "url": location, "pin": pin, "dest": dest,
                           "version": args.get(f"{prefix}_VERSION", "")})
     return found
 
@@ -156,21 +158,31 @@ def test_downloads_go_through_the_checksum_and_pip_is_pinned(dockerfile):
 
 
 PICO_SOURCES = {s["name"]: s for s in _fetches(ROOT / "pico" / "Dockerfile")}
-# No checksum could be taken for these here (no network to GitHub, none found recorded elsewhere):
-# pin-sources.sh prints them on a networked machine. strict: pinning them makes this test fail until
-# the mark goes.
-NOT_YET_PINNED = {"tinyusb", "tflite-micro"}
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="sha256 to be taken on a networked machine"))
-    if n in NOT_YET_PINNED else n for n in sorted(PICO_SOURCES)])
-def test_pico_sources_have_a_tag_and_a_sha256(name):
+@pytest.mark.parametrize("name", sorted(PICO_SOURCES))
+def test_pico_sources_are_pinned_by_checksum_or_full_commit(name):
+    """Each source is a tag archive with its sha256 or a git commit named by its full SHA (git checks
+    every object against it); never a branch, never an abbreviated commit."""
     source = PICO_SOURCES[name]
     assert source["url"].startswith("https://github.com/") and "$" not in source["url"]
-    assert source["version"] and source["version"] in source["url"], "the URL names the pinned tag or commit"
-    assert source["version"] not in ("master", "main", "HEAD", "latest")
-    assert HEX64.match(source["sha256"]), f"{name}: sha256 {source['sha256']!r}"
+    assert source["version"] and source["version"] not in ("master", "main", "HEAD", "latest")
+    if source["kind"] == "archive":
+        assert source["version"] in source["url"], "the URL names the pinned tag or commit"
+        assert HEX64.match(source["pin"]), f"{name}: sha256 {source['pin']!r}"
+    else:
+        assert source["url"].endswith(".git")
+        assert HEX40.match(source["pin"]), f"{name}: commit {source['pin']!r} is not a full SHA"
+        if re.fullmatch(r"[0-9a-f]{7,39}", source["version"]):
+            assert source["pin"].startswith(source["version"]), "the label and the commit disagree"
+
+
+def test_pico_tinyusb_is_the_commit_pico_sdk_pins():
+    """The image refuses a pico-sdk whose MODULE.bazel names another TinyUSB commit than the pin."""
+    text = (ROOT / "pico" / "Dockerfile").read_text()
+    assert 'grep -q "commit = \\"${TINYUSB_COMMIT}\\"" /opt/pico-sdk/MODULE.bazel' in text
+    assert PICO_SOURCES["tinyusb"]["kind"] == "git"
 
 
 def test_pico_image_has_sdk_tinyusb_picotool_and_tflm():
@@ -209,6 +221,45 @@ def test_fetch_source_unpacks_only_a_matching_checksum(tmp_path):
     unpinned = subprocess.run([str(script), "demo", url, "UNPINNED", str(tmp_path / "none")], capture_output=True,
                               text=True)
     assert unpinned.returncode == 2 and "no sha256 pin" in unpinned.stderr
+
+
+def _git(*args, cwd):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_fetch_git_checks_out_only_the_full_pinned_commit(tmp_path):
+    """The Dockerfile's git step on a local repo: an older commit by full SHA is checked out (no .git
+    left); an unknown commit, an abbreviated one or a branch name is refused with one line."""
+    if shutil.which("git") is None:
+        unavailable("git")
+    script = ROOT / "pico" / "fetch-git.sh"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    (repo / "hello.txt").write_text("pinned\n")
+    _git("add", "hello.txt", cwd=repo)
+    _git("commit", "-qm", "pinned", cwd=repo)
+    pinned = _git("rev-parse", "HEAD", cwd=repo)
+    (repo / "hello.txt").write_text("later\n")
+    _git("commit", "-qam", "later", cwd=repo)
+    url = repo.as_uri()
+
+    ok = subprocess.run([str(script), "demo", url, pinned, str(tmp_path / "ok")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "ok" / "hello.txt").read_text() == "pinned\n"
+    assert not (tmp_path / "ok" / ".git").exists()
+
+    unknown = subprocess.run([str(script), "demo", url, "1" * 40, str(tmp_path / "unknown")], capture_output=True,
+                             text=True)
+    assert unknown.returncode == 3 and f"cannot fetch commit {'1' * 40}" in unknown.stderr
+    for pin in (pinned[:7], "main", "UNPINNED"):
+        refused = subprocess.run([str(script), "demo", url, pin, str(tmp_path / "refused")], capture_output=True,
+                                 text=True)
+        assert refused.returncode == 2 and refused.stderr.startswith("fetch-git: demo"), refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert not (tmp_path / "refused").exists()
 
 
 def test_base_script_refuses_a_mirror_of_another_point_release(tmp_path):
@@ -308,24 +359,6 @@ def test_rpi_build_script_refuses_a_folder_without_sources(tmp_path):
 # ---------------------------------------------------------------- Docker (slow tier)
 
 TIMINGS: dict[str, float] = {}
-
-
-@pytest.fixture(scope="session")
-def docker():
-    """A Docker daemon (the running one, or one started for the session); DOCKER_HOST points at it."""
-    from .services_docker import start_docker
-
-    host, stop = start_docker()
-    previous = os.environ.get("DOCKER_HOST")
-    if host:
-        os.environ["DOCKER_HOST"] = host
-    yield host
-    if host:
-        if previous is None:
-            os.environ.pop("DOCKER_HOST", None)
-        else:
-            os.environ["DOCKER_HOST"] = previous
-    stop()
 
 
 @pytest.fixture(scope="session")
