@@ -26,7 +26,7 @@ from explorer.cli import main
 from explorer.targets.protocol import BoardError
 from explorer.targets.ssh import SshBoard
 
-from .services import free_port
+from .services import free_port, unavailable
 from .services_ssh import start_sshd
 
 
@@ -435,8 +435,9 @@ def test_check_pico_ports(tmp_path, capsys, silent_port):
 
 def test_check_pico_firmware_handshake_over_qemus_serial_port(tmp_path, capsys):
     """The real firmware (mps2-an505 in QEMU) answers HELLO on its pty, as a Pico does on USB CDC."""
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm and arm-none-eabi-gcc are tested in test_pico")
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            unavailable(tool)
     from explorer.targets import get_target, load_model_dir, mcu
     from explorer.targets.cgen import generate
     from explorer.targets.qemu import QemuBoard
