@@ -218,6 +218,7 @@ write_secret() {
   printf '+ write %s (mode 0600, root only): ***\n' "$file"
   if [[ $DRY_RUN -eq 0 ]]; then
     install -d -m 0755 "$(dirname "$file")"
+    install -m 0600 /dev/null "$file"  # an existing file keeps its mode otherwise
     (umask 077 && printf '%s\n' "$secret" >"$file")
   fi
 }

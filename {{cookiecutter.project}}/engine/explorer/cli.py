@@ -21,6 +21,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import UserError, require_extra
+from .targets.protocol import BoardError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -510,12 +511,10 @@ def hil_measure(
     = None,
 ) -> None:
     """Build and measure every asked artifact on one board; a fault is recorded for its trial."""
-    import json as _json
-
-    from .hil.files import ASKED, measure
+    from .hil.files import ASKED, measure, read_json
 
     asked = folder / ASKED
-    target = _json.loads(asked.read_text())["target"] if asked.is_file() else "host"
+    target = read_json(asked, ("target",))["target"] if asked.is_file() else "host"
     chosen = _boards([board] if board else None, inventory, target)
     records = measure(folder, chosen[0] if chosen else None)
     faults = [r for r in records if "fault" in r]
@@ -704,6 +703,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
+    except BoardError as exc:  # a board, a lease or the pool: no traceback, not the user's syntax
+        err.print(f"error: {exc}", markup=False)
+        return 1
     except OSError as exc:  # the user's file system or network: a path, a permission, a port in use
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"error: {exc.strerror or exc}{where}", markup=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .loop import flatten_metrics
+from .loop import bench_on, flatten_metrics
 
 REFUSED = "refused.json"
 
@@ -60,7 +60,6 @@ def export_models(results: Path, target: str, options: dict[str, Any] | None = N
 def bench_artifacts(results: Path, target: str, boards: list[Any]) -> list[dict[str, Any]]:
     """Every built artifact measured on each board (None: the target's local runner or
     simulator); boards measure in parallel, one model at a time each. A fault is recorded."""
-    from .. import targets
     from ..targets import BoardError
 
     work = artifacts_dir(results, target)
@@ -74,7 +73,7 @@ def bench_artifacts(results: Path, target: str, boards: list[Any]) -> list[dict[
         found = []
         for artifact in artifacts:
             try:
-                record = {"metrics": targets.bench(artifact, board, {})}
+                record = {"metrics": bench_on(artifact, board, {})}
             except BoardError as exc:
                 record = {"fault": str(exc)}
             found.append({"trial": int(artifact.name), "board": name, "target": target, **record})

@@ -25,9 +25,9 @@ def generator_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def measurement_key(architecture_hash: str, preprocessing: Any, target: str, board_kind: str,
+def measurement_key(architecture: str, preprocessing: Any, target: str, board_kind: str,
                     options: dict[str, Any]) -> str:
-    body = json.dumps({"architecture": architecture_hash, "preprocessing": preprocessing, "target": target,
+    body = json.dumps({"architecture": architecture, "preprocessing": preprocessing, "target": target,
                        "board": board_kind, "options": options, "generator": generator_version()},
                       sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:24]

@@ -26,7 +26,8 @@ from ..search.objective import REASON, Clock, Objective, Rejected, constraints_f
 from ..search.runner import Run, load_inputs, open_study
 from ..search.samplers import make_sampler
 from ..search.criteria import Criteria
-from .loop import HardwareLoop
+from .cache import measurement_key
+from .loop import HardwareLoop, bench_on, board_kind
 
 ASKED = "asked.json"
 TRIAL = "trial.json"
@@ -71,7 +72,7 @@ def ask(run: Run, count: int, out: Path) -> dict[str, Any]:
         if folder.exists():
             shutil.rmtree(folder)
         record = {"trial": trial.number, "study": study.study_name, "values": trained.values,
-                  "cache_key": hardware.cache_key(trained), "target": hardware.target.name}
+                  "key_parts": hardware.key_parts(trained), "target": hardware.target.name}
         cached = hardware.cached(trained)
         if cached is not None:
             folder.mkdir(parents=True)
@@ -96,16 +97,16 @@ def measure(out: Path, board: Any, options: dict[str, Any] | None = None) -> lis
 
     summary = _asked(out)
     records = []
+    where = {"board": getattr(board, "name", "local"), "board_kind": board_kind(board)}
     for number in summary["trials"]:
         folder = out / str(number)
         if (folder / MEASUREMENT).is_file() or not (folder / "artifact").is_dir():
             continue
         try:
             targets.build(folder / "artifact", "auto")
-            metrics = targets.bench(folder / "artifact", board, dict(options or {}))
-            record = {"metrics": metrics, "board": getattr(board, "name", "local")}
-        except (BoardError, ToolchainError) as exc:
-            record = {"fault": str(exc), "board": getattr(board, "name", "local")}
+            record = {"metrics": bench_on(folder / "artifact", board, dict(options or {})), **where}
+        except (BoardError, ToolchainError, UserError) as exc:  # this trial's fault; the others go on
+            record = {"fault": str(exc), **where}
         (folder / MEASUREMENT).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         records.append({"trial": number, **record})
     return records
@@ -130,8 +131,8 @@ def tell(run: Run, out: Path) -> dict[str, int]:
         if not (folder / MEASUREMENT).is_file():
             counts["waiting"] += 1
             continue
-        record = json.loads((folder / TRIAL).read_text())
-        measured = json.loads((folder / MEASUREMENT).read_text())
+        record = read_json(folder / TRIAL, ("values", "key_parts"))
+        measured = read_json(folder / MEASUREMENT, ("board",))
         trial = optuna.trial.Trial(study, running[number]._trial_id)
         values = dict(record["values"])
         try:
@@ -141,7 +142,8 @@ def tell(run: Run, out: Path) -> dict[str, int]:
             if "values" in measured:  # from the cache at ask time
                 values.update(measured["values"])
             else:
-                values.update(hardware.remember(record["cache_key"], measured["metrics"], measured["board"]))
+                key = measurement_key(**record["key_parts"], board_kind=measured.get("board_kind", "local"))
+                values.update(hardware.remember(key, measured["metrics"], measured["board"]))
             result = objective.finish(trial, values)
         except Exception as exc:
             if REASON not in trial.user_attrs:
@@ -154,8 +156,21 @@ def tell(run: Run, out: Path) -> dict[str, int]:
     return counts
 
 
+def read_json(path: Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A hand-over file, or one located line: a truncated download or a hand edit is the user's to fix."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})",
+                        hint="download the folder again or ask again") from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise UserError(f"{path}: missing key '{missing[0]}'", hint="the file was not written by explorer hil")
+    return data
+
+
 def _asked(out: Path) -> dict[str, Any]:
     path = Path(out) / ASKED
     if not path.is_file():
         raise UserError(f"{out}: no {ASKED}", hint="explorer hil ask --n K -o DIR writes it")
-    return json.loads(path.read_text())
+    return read_json(path, ("study", "target", "trials"))

@@ -23,6 +23,32 @@ class NoMeasurement(Exception):
     """No healthy board could measure the trial (and no fallback was allowed)."""
 
 
+def board_kind(board: Any) -> str:
+    """What part of the cache key a board is: its kind and variant (a Pi 4 and a Pi 5 differ)."""
+    return "local" if board is None else f"{board.kind}:{board.variant or '-'}"
+
+
+def bench_on(artifact: Path, board: Any, options: dict[str, Any], wait: float = 600.0) -> dict[str, Any]:
+    """``targets.bench`` on one named board under its lease, with its health updated (a fault counts
+    toward taking it out of the pool); no board: the target's local runner or simulator."""
+    from .. import targets
+    from ..targets import BoardError
+
+    if board is None:
+        return targets.bench(artifact, None, options)
+    from ..boards.pool import BoardPool
+
+    pool = BoardPool([board])
+    with pool.board(target=board.target, wait=wait) as leased:
+        try:
+            metrics = targets.bench(artifact, leased, options)
+        except BoardError as exc:
+            pool.report_fault(leased, str(exc))
+            raise
+        pool.report_ok(leased)
+        return metrics
+
+
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """A bench result as flat ``hw_*`` numbers (one nested level: ``hw_agreement_argmax_match``),
     plus ``hw_cost``: the board's cost figure (latency, simulated instructions or cycles)."""
@@ -56,12 +82,17 @@ class HardwareLoop:
 
             boards = [b for b in load_inventory(root / settings.inventory).boards if b.target == settings.target]
             self.pool = BoardPool(boards, max_faults=settings.max_faults)
-            self.boards_kind = ",".join(sorted({f"{b.kind}:{b.variant or '-'}" for b in boards
-                                                if set(settings.labels) <= set(b.labels)}))
+            self.boards_kind = ",".join(sorted({board_kind(b) for b in boards if set(settings.labels) <= set(b.labels)}))
 
-    def cache_key(self, trained: Any) -> str:
-        return measurement_key(trained.architecture.hash, trained.architecture.preprocessing, self.target.name,
-                               self.boards_kind, self.settings.options)
+    def key_parts(self, trained: Any) -> dict[str, Any]:
+        """What a measurement depends on besides the board: the candidate (not its trained weights:
+        a repeated candidate reuses the first measurement, hw_accuracy included), the target, the
+        export options and how many test inputs run."""
+        return {"architecture": trained.architecture.hash, "preprocessing": trained.architecture.preprocessing,
+                "target": self.target.name, "options": {**self.settings.options, "samples": self.settings.samples}}
+
+    def cache_key(self, trained: Any, kind: str | None = None) -> str:
+        return measurement_key(**self.key_parts(trained), board_kind=kind or self.boards_kind)
 
     def cached(self, trained: Any) -> dict[str, float] | None:
         found = self.cache.get(self.cache_key(trained))
@@ -113,7 +144,7 @@ class HardwareLoop:
             with self.pool.board(target=self.target.name, labels=self.settings.labels,
                                  wait=self.settings.wait) as board:
                 try:
-                    metrics = targets.bench(artifact, board, {"timeout": board.timeout})
+                    metrics = targets.bench(artifact, board, {"timeout": max(board.timeout, self.settings.timeout)})
                 except BoardError as exc:
                     self.pool.report_fault(board, str(exc))
                     raise
