@@ -51,7 +51,7 @@ TOOLCHAIN_FILES = {
     "host": {"toolchains/README.md", "toolchains/base/README.md", "toolchains/base/make-base-image.sh"},
     "rpi": {"toolchains/rpi/Dockerfile", "toolchains/rpi/README.md", "toolchains/rpi/build.sh"},
     "pico": {"toolchains/pico/Dockerfile", "toolchains/pico/README.md", "toolchains/pico/build.sh",
-             "toolchains/pico/fetch-source.sh", "toolchains/pico/pin-sources.sh"},
+             "toolchains/pico/fetch-source.sh", "toolchains/pico/fetch-git.sh", "toolchains/pico/pin-sources.sh"},
     "fpga": {"toolchains/fpga/Dockerfile", "toolchains/fpga/README.md", "toolchains/fpga/build.sh",
              "toolchains/fpga/simulate.sh", "toolchains/fpga/vendor_flow.sh"},
 }
