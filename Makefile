@@ -38,11 +38,11 @@ debian-packages:
 	fi
 
 # Two xdist workers (the machine has 2 cores); every test bakes into its own temporary folder;
-# tests that need Docker share one worker (loadgroup), so one daemon serves them.
+# tests that need Docker share one daemon (tests/services_docker.py).
 # No bytecode writes: a bake copies engine/ while other tests import it. pytest's exit code 5 (no
 # test collected) fails the target like any other non-zero code.
 test: install
-	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup tests "$(ENGINE)/tests" $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pytest -n 2 tests "$(ENGINE)/tests" $(PYTEST_ARGS)
 
 demo: install
 	scripts/demo.sh

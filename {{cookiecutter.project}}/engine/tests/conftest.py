@@ -75,11 +75,3 @@ def docker():
         else:
             os.environ["DOCKER_HOST"] = previous
     stop()
-
-
-def pytest_collection_modifyitems(items):
-    """Every test that needs Docker runs in one xdist worker (``--dist loadgroup``): one daemon for
-    the session, never two started on the same data root."""
-    for item in items:
-        if "docker" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("docker"))
